@@ -1,0 +1,28 @@
+# ko-sparse developer entry points. Everything installs into .venv on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e ".[dev]"
+	touch $@
+
+demo: install  ## the main job, offline: train the tiny preset, then show what it learned
+	$(BIN)/ko-sparse train --preset tiny --output-dir outputs/tiny
+	$(BIN)/ko-sparse expand "당뇨병 치료" "서울에서 부산까지 기차" --model outputs/tiny/best --top-k 10
+
+lint: install
+	$(BIN)/ruff check ko_sparse tests benchmarks
+	$(BIN)/ruff format --check ko_sparse tests benchmarks
+
+test: lint  ## what CI runs
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m benchmarks train_step --quick

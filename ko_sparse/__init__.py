@@ -1,0 +1,3 @@
+"""ko-sparse: Korean neural sparse (SPLADE) search on OpenSearch."""
+
+__version__ = "0.1.0"

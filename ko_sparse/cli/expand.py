@@ -1,0 +1,61 @@
+"""``ko-sparse expand``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ko_sparse.cli.errors import user_errors
+
+
+@click.command("expand")
+@click.argument("texts", nargs=-1, required=True)
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A trained model directory (e.g. outputs/tiny/best) or a SparseEncoder id.",
+)
+@click.option(
+    "--top-k",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many tokens to show per text.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json: bool) -> None:
+    """Show the tokens and weights each TEXT expands to, strongest first.
+
+    Tokens marked '+' are expansions: the text itself does not contain them.
+
+    \b
+    Example:
+      ko-sparse expand "당뇨병 치료" --model outputs/tiny/best --top-k 10
+    """
+    from ko_sparse.model.expansion import expand
+    from ko_sparse.model.splade import load_encoder
+
+    with user_errors():
+        encoder = load_encoder(model_path, setting="--model")
+    expansions = expand(encoder, list(texts), top_k)
+    if as_json:
+        payload = [
+            {
+                "text": text,
+                "tokens": [
+                    {"token": t.token, "weight": round(t.weight, 4), "in_text": t.in_text} for t in tokens
+                ],
+            }
+            for text, tokens in zip(texts, expansions, strict=False)
+        ]
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for text, tokens in zip(texts, expansions, strict=False):
+        click.echo(f"{text}  ({len(tokens)} tokens shown)")
+        for rank, token in enumerate(tokens, start=1):
+            marker = " " if token.in_text else "+"
+            click.echo(f"  {rank:>3}. {marker} {token.token:<16} {token.weight:.4f}")

@@ -1,0 +1,32 @@
+"""``ko-sparse``: Korean neural sparse search on OpenSearch, from data to benchmark."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ko_sparse import __version__
+from ko_sparse.cli.expand import expand_command
+from ko_sparse.cli.train import train_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ko-sparse")
+def cli() -> None:
+    """Korean SPLADE sparse encoders for OpenSearch.
+
+    \b
+    Pipeline:
+      ko-sparse train     train a SPLADE encoder (bundled offline preset: --preset tiny)
+      ko-sparse expand    show the tokens and weights a text expands to
+    """
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+cli.add_command(train_command)
+cli.add_command(expand_command)

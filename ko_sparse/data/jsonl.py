@@ -1,0 +1,39 @@
+"""JSON Lines reading with errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ko_sparse.data.errors import DataError
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+    """Yield each non-blank line of ``path`` as a dict that has the ``required`` non-empty string fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from error
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            for field in required:
+                value = record.get(field)
+                if not isinstance(value, str) or not value.strip():
+                    raise DataError(f"{path}:{number}: field {field!r} is missing or empty")
+            yield record
+
+
+def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> None:
+    """Write ``records`` one JSON object per line (UTF-8, Korean kept readable)."""
+    with Path(path).open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")

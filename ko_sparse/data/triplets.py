@@ -1,0 +1,77 @@
+"""Triplet data the trainer reads: anchor, positive, negative, difficulty.
+
+Accepted inputs: a ``datasets.DatasetDict`` saved with ``save_to_disk`` (splits ``train`` and
+``validation``; what ``ko-sparse data build`` and the notebook's preparation step write), or JSON
+Lines files with the same fields. Evaluation pairs are JSON Lines of ``{source, target}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_from_disk
+
+from ko_sparse.data.errors import DataError
+from ko_sparse.data.jsonl import read_jsonl
+
+TEXT_COLUMNS = ("anchor", "positive", "negative")
+DIFFICULTY_COLUMN = "difficulty"
+
+
+def load_triplets(train: str | Path, validation: str | Path | None = None) -> DatasetDict:
+    """Load and validate triplets from a saved DatasetDict directory or JSONL file(s)."""
+    train = Path(train)
+    if train.is_dir():
+        splits = _load_dataset_dict(train)
+    elif train.suffix in (".jsonl", ".json"):
+        splits = DatasetDict({"train": _load_jsonl_triplets(train)})
+    else:
+        raise DataError(f"data.train={str(train)!r}: not a saved DatasetDict directory nor a .jsonl file")
+    if validation is not None:
+        splits["validation"] = _load_jsonl_triplets(Path(validation))
+    for name, split in splits.items():
+        _validate(split, f"{train}[{name}]")
+    return splits
+
+
+def load_eval_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """Read ``{source, target}`` JSON Lines into ``(source, target)`` tuples."""
+    pairs = [(r["source"], r["target"]) for r in read_jsonl(path, required=("source", "target"))]
+    if not pairs:
+        raise DataError(f"{path}: no evaluation pairs")
+    return pairs
+
+
+def _load_dataset_dict(path: Path) -> DatasetDict:
+    if not (path / "dataset_dict.json").is_file():
+        raise DataError(f"{path}: not a DatasetDict saved with save_to_disk (no dataset_dict.json)")
+    try:
+        splits = load_from_disk(str(path))
+    except Exception as error:  # datasets raises many types for corrupt folders
+        raise DataError(f"{path}: the saved dataset cannot be read ({error})") from error
+    if "train" not in splits:
+        raise DataError(f"{path}: has splits {list(splits)}, needs 'train' (and usually 'validation')")
+    return splits
+
+
+def _load_jsonl_triplets(path: Path) -> Dataset:
+    rows = []
+    for record in read_jsonl(path, required=TEXT_COLUMNS):
+        row = {column: record[column] for column in TEXT_COLUMNS}
+        row[DIFFICULTY_COLUMN] = str(record.get(DIFFICULTY_COLUMN, "unknown"))
+        rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: no triplets")
+    return Dataset.from_list(rows)
+
+
+def _validate(split: Dataset, where: str) -> None:
+    missing = [column for column in TEXT_COLUMNS if column not in split.column_names]
+    if missing:
+        raise DataError(f"{where}: missing columns {missing} (has {split.column_names})")
+    if len(split) == 0:
+        raise DataError(f"{where}: no rows")
+    for column in TEXT_COLUMNS:
+        for row, value in enumerate(split[column]):
+            if not isinstance(value, str) or not value.strip():
+                raise DataError(f"{where}: row {row}, column {column!r} is empty or not text")

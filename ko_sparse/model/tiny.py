@@ -1,0 +1,104 @@
+"""Small random-initialised ModernBERT masked LMs with the production vocabulary.
+
+They stand in for ``skt/A.X-Encoder-base`` where the Hub cannot be reached (tests, the ``tiny``
+preset): same tokenizer, same architecture family, a few layers and a small hidden size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
+
+from ko_sparse.data.pairs import read_parakqc_sets
+from ko_sparse.resources import TOKENIZER_DIR
+
+TINY_PREFIX = "tiny:"
+CALIBRATION_SETS = 8
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Size of a random ModernBERT; ``tiny:64x2`` means hidden size 64, 2 layers.
+
+    The MLM decoder bias is calibrated so that the untrained model activates about
+    ``initial_active_ids`` ids per sentence, as a pretrained MLM does, instead of nearly all 50,000.
+    """
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    max_positions: int = 512
+    initial_active_ids: int = 200
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, name: str) -> TinyModelSpec:
+        """Read ``tiny:HIDDENxLAYERS`` (or plain ``tiny:``) into a spec."""
+        size = name.removeprefix(TINY_PREFIX)
+        if not size:
+            return cls()
+        try:
+            hidden, layers = (int(part) for part in size.lower().split("x"))
+        except ValueError as error:
+            raise ValueError(f"{name!r}: expected tiny:HIDDENxLAYERS, e.g. tiny:64x2") from error
+        return cls(hidden_size=hidden, num_layers=layers)
+
+    @property
+    def name(self) -> str:
+        return f"{TINY_PREFIX}{self.hidden_size}x{self.num_layers}"
+
+
+def build_tiny_mlm(spec: TinyModelSpec, output_dir: str | Path) -> Path:
+    """Write a random ModernBertForMaskedLM and the production tokenizer to ``output_dir``."""
+    output_dir = Path(output_dir)
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+    config = ModernBertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=2 * spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        max_position_embeddings=spec.max_positions,
+        global_attn_every_n_layers=1,
+        local_attention=spec.max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=0,
+        eos_token_id=1,
+        cls_token_id=0,
+        sep_token_id=1,
+    )
+    torch.manual_seed(spec.seed)
+    model = ModernBertForMaskedLM(config)
+    _calibrate_decoder_bias(model, tokenizer, spec.initial_active_ids)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+@torch.no_grad()
+def _calibrate_decoder_bias(model: ModernBertForMaskedLM, tokenizer, active_ids: int) -> None:
+    """Shift all logits down so that on sample sentences about ``active_ids`` ids stay positive."""
+    sentences = [sentence for group in read_parakqc_sets()[:CALIBRATION_SETS] for sentence in group]
+    features = tokenizer(sentences, padding=True, return_tensors="pt")
+    logits = model.eval()(**features).logits
+    pooled = logits.masked_fill(~features["attention_mask"].bool().unsqueeze(-1), float("-inf")).amax(dim=1)
+    threshold = pooled.topk(active_ids, dim=1).values[:, -1].median()
+    model.decoder.bias -= threshold
+    model.train()
+
+
+def resolve_base_model(name: str, cache_dir: str | Path) -> str:
+    """Turn ``tiny:...`` into a built local model directory; pass other names through."""
+    if not name.startswith(TINY_PREFIX):
+        return name
+    spec = TinyModelSpec.parse(name)
+    target = (
+        Path(cache_dir)
+        / f"tiny-{spec.hidden_size}x{spec.num_layers}-active{spec.initial_active_ids}-seed{spec.seed}"
+    )
+    if not (target / "config.json").is_file():
+        build_tiny_mlm(spec, target)
+    return str(target)

@@ -1,0 +1,172 @@
+"""Training configuration: YAML files with ``--set section.key=value`` overrides.
+
+Defaults are the v21.3 notebook's recipe. ``configs/*.yaml`` and the bundled presets
+(``ko_sparse/presets``) hold complete experiment specs; the config actually used is saved next to
+the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from ko_sparse.losses import LossConfig
+from ko_sparse.model.splade import DEFAULT_BASE_MODEL
+
+
+class ConfigError(ValueError):
+    """A config file, key or value that cannot be used; the message names it."""
+
+
+@dataclass
+class ModelConfig:
+    base_model: str = DEFAULT_BASE_MODEL
+    max_length: int = 64
+    attn_implementation: str | None = None
+
+
+@dataclass
+class DataConfig:
+    train: str | None = None
+    validation: str | None = None
+    eval_pairs: str | None = None
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 64
+    gradient_accumulation_steps: int = 2
+    epochs: int = 25
+    max_steps: int | None = None
+    learning_rate: float = 3e-6
+    warmup_ratio: float = 0.15
+    scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.01
+    seed: int = 42
+    mixed_precision: str = "auto"
+    save_steps: int = 500
+    save_total_limit: int = 2
+    log_steps: int = 10
+
+
+@dataclass
+class EvalConfig:
+    every_steps: int | None = None
+    k_values: list[int] = field(default_factory=lambda: [5, 10, 20])
+    num_distractors: int = 5000
+    max_anchors: int | None = None
+    max_length: int = 32
+    batch_size: int = 256
+    seed: int = 42
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output_dir: str = "outputs/ko-sparse"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(
+            yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+
+
+PRESETS = ("tiny",)
+
+
+def preset_path(name: str) -> Path:
+    """The YAML file of a bundled preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (available: {', '.join(PRESETS)})")
+    return Path(str(files("ko_sparse.presets").joinpath(f"{name}.yaml")))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at ``path``, then ``section.key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        values = _read_yaml(Path(path))
+    for override in overrides:
+        _apply_override(values, override)
+    return _build(TrainConfig, values, "")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(values).__name__}")
+    return values
+
+
+def _apply_override(values: dict[str, Any], override: str) -> None:
+    key, separator, raw = override.partition("=")
+    if not separator or not key:
+        raise ConfigError(f"--set {override!r}: expected section.key=value")
+    node = values
+    *sections, leaf = key.strip().split(".")
+    for section in sections:
+        node = node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {override!r}: {section!r} is not a section")
+    node[leaf] = yaml.safe_load(raw)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {[f'{where}{k}' for k in unknown]}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{where}{name}.")
+        else:
+            kwargs[name] = _coerce(value, hint, f"{where}{name}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: {error}") from error
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """Check scalar types; accept ints and YAML-1.1 strings such as ``3e-6`` for floats."""
+    text = str(hint)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"{name} may not be null")
+    if hint is float or text in ("float | None", "typing.Optional[float]"):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}: expected a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={value!r}: expected a number") from None
+    for scalar in (bool, int, str):
+        if (
+            hint is scalar or text in (f"{scalar.__name__} | None", f"typing.Optional[{scalar.__name__}]")
+        ) and (not isinstance(value, scalar) or (scalar is int and isinstance(value, bool))):
+            raise ConfigError(f"{name}={value!r}: expected {scalar.__name__}")
+    return value

@@ -1,0 +1,46 @@
+"""Shared fixtures: small random models with the production vocabulary, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from ko_sparse.model.splade import load_encoder
+from ko_sparse.model.tiny import TinyModelSpec, build_tiny_mlm
+from ko_sparse.resources import TOKENIZER_DIR
+
+KOREAN_SENTENCES = [
+    "당뇨병 치료에 좋은 음식은 무엇인가요?",
+    "고혈압 약은 언제 먹어야 하나요",
+    "서울에서 부산까지 기차로 얼마나 걸려?",
+    "메일을 다 지울까 안 읽은 것만 지울까?",
+    "감기에 걸렸을 때는 충분히 쉬세요.",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep built-in data and tiny models out of the user's ~/.cache during tests."""
+    cache = tmp_path_factory.mktemp("ko-sparse-cache")
+    patcher = pytest.MonkeyPatch()
+    patcher.setenv("KO_SPARSE_CACHE", str(cache))
+    yield cache
+    patcher.undo()
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 1-layer ModernBERT masked LM (hidden 32) with the production tokenizer."""
+    return build_tiny_mlm(TinyModelSpec(hidden_size=32, num_layers=1), tmp_path_factory.mktemp("tiny-mlm"))
+
+
+@pytest.fixture
+def tiny_encoder(tiny_mlm_dir: Path):
+    return load_encoder(tiny_mlm_dir, max_length=32)
