@@ -1,0 +1,1 @@
+"""Talking to OpenSearch: connections, ML-Commons models, sparse indices and queries."""

@@ -1,0 +1,54 @@
+"""A live OpenSearch node for the integration tests: the one at KO_SPARSE_OPENSEARCH_URL, or one
+started with opensearch/local.sh (and stopped again if this session started it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opensearchpy import OpenSearch
+
+from ko_sparse.opensearch.client import connect
+from ko_sparse.opensearch.ml_commons import MLCommons
+
+LOCAL_NODE = Path(__file__).resolve().parents[2] / "opensearch" / "local.sh"
+URL_ENV = "KO_SPARSE_OPENSEARCH_URL"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.integration)
+
+
+def local_node(command: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(LOCAL_NODE), command], capture_output=True, text=True, env={**os.environ, **env}, timeout=900
+    )
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    if os.environ.get(URL_ENV):
+        yield os.environ[URL_ENV]
+        return
+    was_running = local_node("status").returncode == 0
+    started = local_node("start")
+    if started.returncode != 0:
+        pytest.fail(f"could not start the local OpenSearch node:\n{started.stderr}", pytrace=False)
+    yield "http://127.0.0.1:9200"
+    if not was_running:
+        local_node("stop")
+
+
+@pytest.fixture(scope="session")
+def opensearch(opensearch_url: str) -> OpenSearch:
+    return connect(opensearch_url)
+
+
+@pytest.fixture(scope="session")
+def ml(opensearch: OpenSearch) -> MLCommons:
+    return MLCommons(opensearch)
