@@ -99,7 +99,6 @@ assemble() {
   say "assembling OpenSearch $OPENSEARCH_VERSION in $NODE_HOME (first start only)"
   rm -rf "$CACHE"/assemble.* "$CACHE"/libtorch.*  # left over by an interrupted assembly
   work=$(mktemp -d "$CACHE/assemble.XXXXXX")
-  trap 'rm -rf "$work"' RETURN
   zip=$(fetch org.opensearch.distribution.integ-test-zip opensearch "$OPENSEARCH_VERSION" zip)
   unzip -q "$zip" -d "$work"
   local home="$work/opensearch-$OPENSEARCH_VERSION"
@@ -113,6 +112,7 @@ assemble() {
   unpack_libtorch
   rm -rf "$NODE_HOME"
   mv "$home" "$NODE_HOME"
+  rm -rf "$work"
   touch "$NODE_HOME/.ko-sparse-assembled"
 }
 
