@@ -32,8 +32,7 @@ def notebook_losses(anchor, positive, negative, batch, size):
     return (
         CONFIG.lambda_self * notebook.self_loss(anchor, ids[:size], mask[:size])
         + CONFIG.lambda_synonym * notebook.self_loss(anchor, ids[size : 2 * size], mask[size : 2 * size])
-        + CONFIG.lambda_margin
-        * notebook.triplet_margin_loss(anchor, positive, negative, CONFIG.target_margin)
+        + CONFIG.lambda_margin * notebook.triplet_margin_loss(anchor, positive, negative, CONFIG.target_margin)
         + CONFIG.lambda_flops * notebook.flops_loss(anchor)
     )
 
@@ -113,9 +112,7 @@ def bench_full_step(encoder, batch, size: int, repeat: int) -> None:
 
     def theirs():
         parts = [slice(0, size), slice(size, 2 * size), slice(2 * size, 3 * size)]
-        reps = [
-            notebook.splade_forward(mlm, batch["input_ids"][p], batch["attention_mask"][p]) for p in parts
-        ]
+        reps = [notebook.splade_forward(mlm, batch["input_ids"][p], batch["attention_mask"][p]) for p in parts]
         notebook_losses(*reps, batch, size).backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -133,9 +130,7 @@ def bench_full_step(encoder, batch, size: int, repeat: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CPU-sized: tiny model, batch 16, length 32")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)

@@ -23,9 +23,7 @@ def test_every_command_has_help(command):
 
 def test_expand_shows_weighted_tokens(tiny_encoder, tmp_path):
     tiny_encoder.save(str(tmp_path / "model"))
-    result = CliRunner().invoke(
-        cli, ["expand", "당뇨병 치료", "--model", str(tmp_path / "model"), "--top-k", "5"]
-    )
+    result = CliRunner().invoke(cli, ["expand", "당뇨병 치료", "--model", str(tmp_path / "model"), "--top-k", "5"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("당뇨병 치료")
@@ -33,9 +31,7 @@ def test_expand_shows_weighted_tokens(tiny_encoder, tmp_path):
     weights = [float(line.split()[-1]) for line in lines[1:]]
     assert weights == sorted(weights, reverse=True) and weights[-1] > 0
 
-    as_json = CliRunner().invoke(
-        cli, ["expand", "당뇨병", "고혈압", "--model", str(tmp_path / "model"), "--json"]
-    )
+    as_json = CliRunner().invoke(cli, ["expand", "당뇨병", "고혈압", "--model", str(tmp_path / "model"), "--json"])
     payload = json.loads(as_json.output)
     assert [item["text"] for item in payload] == ["당뇨병", "고혈압"]
     assert len(payload[0]["tokens"]) == 20

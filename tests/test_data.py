@@ -31,9 +31,7 @@ def test_loads_saved_dataset_dict(tmp_path):
 
 def test_loads_jsonl_with_default_difficulty(tmp_path):
     rows = [{k: v for k, v in ROW.items() if k != "difficulty"}, ROW]
-    splits = load_triplets(
-        write_jsonl(tmp_path / "t.jsonl", rows), validation=write_jsonl(tmp_path / "v.jsonl", [ROW])
-    )
+    splits = load_triplets(write_jsonl(tmp_path / "t.jsonl", rows), validation=write_jsonl(tmp_path / "v.jsonl", [ROW]))
     assert splits["train"]["difficulty"] == ["unknown", "hard"]
     assert len(splits["validation"]) == 1
 
@@ -54,9 +52,7 @@ def test_corrupt_saved_dataset_is_reported(tmp_path):
 
 
 def test_missing_column_is_named(tmp_path):
-    DatasetDict({"train": Dataset.from_list([{"anchor": "a", "positive": "b"}])}).save_to_disk(
-        str(tmp_path / "d")
-    )
+    DatasetDict({"train": Dataset.from_list([{"anchor": "a", "positive": "b"}])}).save_to_disk(str(tmp_path / "d"))
     with pytest.raises(DataError, match=r"missing columns \['negative'\]"):
         load_triplets(tmp_path / "d")
 
@@ -78,9 +74,7 @@ def test_bad_json_line_is_named(tmp_path):
 
 
 def test_eval_pairs(tmp_path):
-    path = write_jsonl(
-        tmp_path / "p.jsonl", [{"source": "가", "target": "나"}, {"source": "가", "target": "다"}]
-    )
+    path = write_jsonl(tmp_path / "p.jsonl", [{"source": "가", "target": "나"}, {"source": "가", "target": "다"}])
     assert load_eval_pairs(path) == [("가", "나"), ("가", "다")]
 
 

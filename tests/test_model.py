@@ -30,9 +30,9 @@ def test_max_pool_equals_sentence_transformers_pooling():
     mask = torch.ones(4, 7, dtype=torch.long)
     mask[1, 3:] = 0
     mask[2, 1:] = 0
-    reference = SpladePooling("max", "relu").eval()(
-        {"token_embeddings": logits.clone(), "attention_mask": mask}
-    )["sentence_embedding"]
+    reference = SpladePooling("max", "relu").eval()({"token_embeddings": logits.clone(), "attention_mask": mask})[
+        "sentence_embedding"
+    ]
     torch.testing.assert_close(splade_max_pool(logits, mask), reference)
 
 
@@ -63,9 +63,7 @@ def test_encode_sparse_keeps_input_order_and_matches_dense_forward(tiny_encoder)
     sparse = dense(encode_sparse(tiny_encoder, texts, batch_size=2))
     features = tiny_encoder.tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        padded = splade_forward(
-            mlm_of(tiny_encoder).eval(), features["input_ids"], features["attention_mask"]
-        )
+        padded = splade_forward(mlm_of(tiny_encoder).eval(), features["input_ids"], features["attention_mask"])
     torch.testing.assert_close(sparse, padded, rtol=1e-5, atol=1e-6)
 
 

@@ -46,9 +46,7 @@ def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json
         payload = [
             {
                 "text": text,
-                "tokens": [
-                    {"token": t.token, "weight": round(t.weight, 4), "in_text": t.in_text} for t in tokens
-                ],
+                "tokens": [{"token": t.token, "weight": round(t.weight, 4), "in_text": t.in_text} for t in tokens],
             }
             for text, tokens in zip(texts, expansions, strict=False)
         ]

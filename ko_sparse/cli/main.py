@@ -8,6 +8,8 @@ import click
 
 from ko_sparse import __version__
 from ko_sparse.cli.expand import expand_command
+from ko_sparse.cli.package import package_command
+from ko_sparse.cli.register import register_command
 from ko_sparse.cli.train import train_command
 
 
@@ -20,6 +22,8 @@ def cli() -> None:
     Pipeline:
       ko-sparse train     train a SPLADE encoder (bundled offline preset: --preset tiny)
       ko-sparse expand    show the tokens and weights a text expands to
+      ko-sparse package   turn a trained model into OpenSearch ML-Commons model files
+      ko-sparse register  upload, deploy and verify them on a cluster
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as transformers_logging
@@ -30,3 +34,5 @@ def cli() -> None:
 
 cli.add_command(train_command)
 cli.add_command(expand_command)
+cli.add_command(package_command)
+cli.add_command(register_command)

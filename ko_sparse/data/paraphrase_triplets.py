@@ -65,9 +65,7 @@ def _triplets(sets: list[list[str]], rng: random.Random) -> list[dict[str, str]]
             positive = group[(position + 1 + rng.randrange(len(group) - 1)) % len(group)]
             other = (index + 1 + rng.randrange(len(sets) - 1)) % len(sets)
             negative = rng.choice(sets[other])
-            rows.append(
-                {"anchor": anchor, "positive": positive, "negative": negative, "difficulty": "random"}
-            )
+            rows.append({"anchor": anchor, "positive": positive, "negative": negative, "difficulty": "random"})
     return rows
 
 

@@ -62,16 +62,13 @@ class SynonymRankingEvaluator:
         if max_anchors is not None and len(anchors) > max_anchors:
             anchors = sorted(rng.sample(anchors, max_anchors))
         targets = sorted(set().union(*targets_of.values()))
-        pool = [
-            word for word in vocabulary_words(tokenizer) if word not in targets_of and word not in targets
-        ]
+        pool = [word for word in vocabulary_words(tokenizer) if word not in targets_of and word not in targets]
         distractors = rng.sample(pool, min(num_distractors, len(pool)))
         self.anchors = anchors
         self.candidates = targets + distractors
         position = {text: i for i, text in enumerate(self.candidates)}
         self.qrels = {
-            str(a): {str(position[target]): 1 for target in targets_of[anchor]}
-            for a, anchor in enumerate(anchors)
+            str(a): {str(position[target]): 1 for target in targets_of[anchor]} for a, anchor in enumerate(anchors)
         }
         self.measures = recall_mrr_ndcg(k_values)
         self.max_length = max_length

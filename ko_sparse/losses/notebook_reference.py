@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 
 
-def self_loss(
-    sparse_repr: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
+def self_loss(sparse_repr: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Notebook ``compute_self_loss`` (also ``compute_positive_loss`` with the positive's ids)."""
     batch_size = input_ids.shape[0]
     loss = 0.0
@@ -25,9 +23,7 @@ def self_loss(
 
 def triplet_margin_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float):
     """Notebook ``compute_triplet_margin_loss``."""
-    return F.relu(
-        margin - F.cosine_similarity(anchor, positive) + F.cosine_similarity(anchor, negative)
-    ).mean()
+    return F.relu(margin - F.cosine_similarity(anchor, positive) + F.cosine_similarity(anchor, negative)).mean()
 
 
 def flops_loss(sparse_repr: torch.Tensor) -> torch.Tensor:
@@ -35,9 +31,7 @@ def flops_loss(sparse_repr: torch.Tensor) -> torch.Tensor:
     return (sparse_repr.mean(dim=0) ** 2).sum()
 
 
-def splade_forward(
-    mlm: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
+def splade_forward(mlm: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Notebook ``SPLADEModel.forward``: log1p(relu) and masking on ``[B, L, V]``, then max-pool."""
     logits = mlm(input_ids=input_ids, attention_mask=attention_mask).logits
     token_scores = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).float()

@@ -18,9 +18,7 @@ from transformers import PreTrainedModel
 from ko_sparse.model.splade import mlm_of, splade_max_pool
 
 
-def splade_forward(
-    mlm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
+def splade_forward(mlm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """SPLADE vectors ``[B, V]`` of a tokenised batch."""
     logits = mlm(input_ids=input_ids, attention_mask=attention_mask).logits
     return splade_max_pool(logits, attention_mask)
@@ -43,9 +41,7 @@ def encode_sparse(
     mlm.eval()
     rows, cols, values = [], [], []
     with torch.inference_mode():
-        for start in tqdm(
-            range(0, len(order), batch_size), desc="Encoding", unit="batch", disable=not show_progress
-        ):
+        for start in tqdm(range(0, len(order), batch_size), desc="Encoding", unit="batch", disable=not show_progress):
             batch_rows = order[start : start + batch_size]
             features = tokenizer.pad(
                 {key: [tokens[key][i] for i in batch_rows] for key in ("input_ids", "attention_mask")},

@@ -96,8 +96,7 @@ def resolve_base_model(name: str, cache_dir: str | Path) -> str:
         return name
     spec = TinyModelSpec.parse(name)
     target = (
-        Path(cache_dir)
-        / f"tiny-{spec.hidden_size}x{spec.num_layers}-active{spec.initial_active_ids}-seed{spec.seed}"
+        Path(cache_dir) / f"tiny-{spec.hidden_size}x{spec.num_layers}-active{spec.initial_active_ids}-seed{spec.seed}"
     )
     if not (target / "config.json").is_file():
         build_tiny_mlm(spec, target)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
+from ko_sparse.opensearch.retry import with_backoff
+
 ML = "/_plugins/_ml"
 CHUNK_SIZE = 10_000_000  # ML-Commons rejects larger chunks ("Chunk size exceeds 10MB")
 RUNNING_STATES = ("CREATED", "RUNNING")
@@ -52,9 +54,7 @@ class MLCommons:
     def request(self, method: str, path: str, body: object = None) -> dict:
         return self.client.transport.perform_request(method, path, body=body)
 
-    def register(
-        self, artifact: ModelArtifact, model_group_id: str | None = None, progress: bool = False
-    ) -> str:
+    def register(self, artifact: ModelArtifact, model_group_id: str | None = None, progress: bool = False) -> str:
         """``_register_meta`` then ``upload_chunk`` for each chunk; returns the model id."""
         meta = {
             "name": artifact.name,
@@ -77,7 +77,8 @@ class MLCommons:
             disable=not progress,
         )
         for number, chunk in enumerate(chunks):
-            self.request("POST", f"{ML}/models/{model_id}/upload_chunk/{number}", chunk)
+            path = f"{ML}/models/{model_id}/upload_chunk/{number}"
+            with_backoff(lambda path=path, chunk=chunk: self.request("POST", path, chunk))
         return model_id
 
     def deploy(self, model_id: str, timeout: float = 300) -> None:

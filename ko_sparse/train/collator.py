@@ -21,9 +21,7 @@ class TripletCollator:
 
     def __call__(self, rows: list[dict[str, str]]) -> dict[str, torch.Tensor]:
         texts = [row[column] for column in ("anchor", "positive", "negative") for row in rows]
-        features = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
+        features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         input_ids, attention_mask = features["input_ids"], features["attention_mask"]
         token_mask = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "token_mask": token_mask}

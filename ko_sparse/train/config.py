@@ -79,9 +79,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(
-            yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
-        )
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 PRESETS = ("tiny",)
@@ -165,8 +163,8 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{name}={value!r}: expected a number") from None
     for scalar in (bool, int, str):
-        if (
-            hint is scalar or text in (f"{scalar.__name__} | None", f"typing.Optional[{scalar.__name__}]")
-        ) and (not isinstance(value, scalar) or (scalar is int and isinstance(value, bool))):
+        if (hint is scalar or text in (f"{scalar.__name__} | None", f"typing.Optional[{scalar.__name__}]")) and (
+            not isinstance(value, scalar) or (scalar is int and isinstance(value, bool))
+        ):
             raise ConfigError(f"{name}={value!r}: expected {scalar.__name__}")
     return value

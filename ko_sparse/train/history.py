@@ -26,9 +26,7 @@ class TrainingHistory:
         return max(self.eval, key=lambda record: record[metric], default=None)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(
-            json.dumps({"train": self.train, "eval": self.eval}, indent=2), encoding="utf-8"
-        )
+        Path(path).write_text(json.dumps({"train": self.train, "eval": self.eval}, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingHistory:

@@ -98,9 +98,7 @@ class SpladeTrainer:
     def _load_data(self) -> tuple[DatasetDict, list[tuple[str, str]]]:
         data = self.config.data
         if data.train is None:
-            raise ConfigError(
-                "data.train is not set: give a DatasetDict directory, a .jsonl file or builtin:parakqc"
-            )
+            raise ConfigError("data.train is not set: give a DatasetDict directory, a .jsonl file or builtin:parakqc")
         train, eval_pairs_path = data.train, data.eval_pairs
         if train.startswith(BUILTIN_PREFIX):
             train_dir, builtin_pairs = resolve_builtin(train, cache_dir() / "data", self.config.training.seed)
@@ -127,9 +125,7 @@ class SpladeTrainer:
                 self.splits["validation"], batch_size=training.batch_size, collate_fn=collator
             )
         mlm = mlm_of(self.encoder)
-        optimizer = torch.optim.AdamW(
-            mlm.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay
-        )
+        optimizer = torch.optim.AdamW(mlm.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay)
         self.mlm, self.optimizer, self.train_loader = self.accelerator.prepare(mlm, optimizer, train_loader)
         self.steps_per_epoch = math.ceil(len(self.train_loader) / training.gradient_accumulation_steps)
         if training.max_steps is not None:

@@ -52,3 +52,32 @@ def opensearch(opensearch_url: str) -> OpenSearch:
 @pytest.fixture(scope="session")
 def ml(opensearch: OpenSearch) -> MLCommons:
     return MLCommons(opensearch)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for a few steps on the built-in paraKQC triplets (its best/ folder)."""
+    from ko_sparse.train.config import load_config
+    from ko_sparse.train.trainer import SpladeTrainer
+
+    output = tmp_path_factory.mktemp("trained")
+    config = load_config(
+        None,
+        [
+            "model.base_model=tiny:32x1",
+            "model.max_length=32",
+            "data.train=builtin:parakqc",
+            "training.batch_size=8",
+            "training.gradient_accumulation_steps=1",
+            "training.max_steps=30",
+            "training.learning_rate=2e-3",
+            "training.save_steps=1000",
+            "eval.every_steps=30",
+            "eval.num_distractors=100",
+            "eval.max_anchors=50",
+            "loss.lambda_contrastive=1.0",
+            f"output_dir={output}",
+        ],
+    )
+    SpladeTrainer(config).train()
+    return output / "best"

@@ -49,9 +49,7 @@ def test_port_taken(tmp_path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        result = local_node(
-            "start", KO_SPARSE_OPENSEARCH_PORT=str(port), KO_SPARSE_OPENSEARCH_CACHE=str(tmp_path)
-        )
+        result = local_node("start", KO_SPARSE_OPENSEARCH_PORT=str(port), KO_SPARSE_OPENSEARCH_CACHE=str(tmp_path))
     assert result.returncode == 1
     assert f"port {port} is already in use by another process" in result.stderr
 
@@ -64,9 +62,8 @@ def test_artifact_that_does_not_resolve(tmp_path, empty_maven):
         MAVEN_REPO=empty_maven,
     )
     assert result.returncode == 1
-    assert (
-        "artifact org.opensearch.distribution.integ-test-zip:opensearch:3.6.0:zip does not resolve (HTTP 404"
-        in (result.stderr)
+    assert "artifact org.opensearch.distribution.integ-test-zip:opensearch:3.6.0:zip does not resolve (HTTP 404" in (
+        result.stderr
     )
 
 

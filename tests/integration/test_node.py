@@ -74,11 +74,7 @@ def test_ingest_pipeline_and_neural_sparse_rank_like_the_python_dot_product(
     index, pipeline = "ko-sparse-test-ingest", "ko-sparse-test-pipeline"
     opensearch.ingest.put_pipeline(
         id=pipeline,
-        body={
-            "processors": [
-                {"sparse_encoding": {"model_id": deployed_encoder, "field_map": {"text": "embedding"}}}
-            ]
-        },
+        body={"processors": [{"sparse_encoding": {"model_id": deployed_encoder, "field_map": {"text": "embedding"}}}]},
     )
     opensearch.indices.create(
         index=index,
@@ -89,26 +85,20 @@ def test_ingest_pipeline_and_neural_sparse_rank_like_the_python_dot_product(
     )
     try:
         for number, text in enumerate(DOCUMENTS):
-            opensearch.index(
-                index=index, body={"text": text}, id=str(number), refresh=number == len(DOCUMENTS) - 1
-            )
+            opensearch.index(index=index, body={"text": text}, id=str(number), refresh=number == len(DOCUMENTS) - 1)
         query = "당뇨병 혈당 치료"
         hits = opensearch.search(
             index=index,
             body={
                 "size": len(DOCUMENTS),
-                "query": {
-                    "neural_sparse": {"embedding": {"query_text": query, "model_id": deployed_encoder}}
-                },
+                "query": {"neural_sparse": {"embedding": {"query_text": query, "model_id": deployed_encoder}}},
             },
         )["hits"]["hits"]
 
         query_vector = tiny_torchscript.encode(module, tokenizer, [query])[0]
         document_vectors = tiny_torchscript.encode(module, tokenizer, DOCUMENTS)
         python_scores = {
-            str(n): sum(
-                w * float(stored_value(np.float32(vector[t]))) for t, w in query_vector.items() if t in vector
-            )
+            str(n): sum(w * float(stored_value(np.float32(vector[t]))) for t, w in query_vector.items() if t in vector)
             for n, vector in enumerate(document_vectors)
         }
         assert len(hits) == len(DOCUMENTS)
@@ -143,9 +133,7 @@ def test_sparse_tokenize_model_serves_neural_sparse_queries(opensearch, ml, tiny
             opensearch.index(index=index, body={"embedding": vector}, id=doc_id, refresh=True)
         hits = opensearch.search(
             index=index,
-            body={
-                "query": {"neural_sparse": {"embedding": {"query_text": "당뇨병 치료", "model_id": model_id}}}
-            },
+            body={"query": {"neural_sparse": {"embedding": {"query_text": "당뇨병 치료", "model_id": model_id}}}},
         )["hits"]["hits"]
         assert [(h["_id"], h["_score"]) for h in hits] == [
             ("a", pytest.approx(3.5)),

@@ -61,9 +61,7 @@ def encode(module, tokenizer, texts: list[str]) -> list[dict[str, float]]:
     for text in texts:  # ML-Commons predicts one text at a time
         features = tokenizer(text, truncation=True, max_length=64, return_tensors="pt")
         with torch.no_grad():
-            values = module(
-                {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
-            )
+            values = module({"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]})
         row = values["output"][0]
         ids = row.nonzero().squeeze(1).tolist()
         vectors.append({tokenizer.decode([i]): float(row[i]) for i in ids})

@@ -1,0 +1,99 @@
+"""``ko-sparse package``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ko_sparse.cli.errors import user_errors
+
+
+@click.command("package")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    "output_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the zips, their ML-Commons configs, package.json and the model card.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["bi", "doc-only"]),
+    default="bi",
+    show_default=True,
+    help="bi: the model encodes queries too. doc-only: also a SPARSE_TOKENIZE query model (idf.json).",
+)
+@click.option(
+    "--max-length",
+    default=512,
+    show_default=True,
+    type=click.IntRange(min=8),
+    help="Truncation length written into tokenizer.json.",
+)
+@click.option(
+    "--prune-ratio",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    help="Inside the model: drop weights below RATIO x the text's largest weight.",
+)
+@click.option(
+    "--idf-corpus",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="doc-only: documents for the query IDF (.jsonl with 'text', or one document per line).",
+)
+@click.option("--name", help="Model name on the cluster (default: ko-sparse-<model folder>).")
+def package_command(
+    model_dir: Path,
+    output_dir: Path,
+    mode: str,
+    max_length: int,
+    prune_ratio: float,
+    idf_corpus: Path | None,
+    name: str | None,
+) -> None:
+    """Turn a trained model into OpenSearch ML-Commons sparse model files.
+
+    Traces MODEL_DIR to TorchScript with the signature ML-Commons calls
+    (Dict[str, Tensor] with input_ids and attention_mask -> {"output": [B, vocab]}), checks that the
+    traced and the eager model agree on Korean sentences at other batch sizes and lengths, and writes
+    the flat zip (model .pt + tokenizer.json), its model config JSON with the sha256, package.json and
+    a model card. Refuses to write when the verification fails.
+
+    \b
+    Examples:
+      ko-sparse package outputs/tiny/best --output outputs/tiny/package
+      ko-sparse package outputs/tiny/best --output pkg --mode doc-only --idf-corpus corpus.jsonl
+    """
+    from ko_sparse.export.package import PackagingError, package_model
+    from ko_sparse.export.token_strings import TokenCollisionError
+
+    with user_errors():
+        try:
+            manifest, verification = package_model(
+                model_dir,
+                output_dir,
+                mode,
+                max_length,
+                prune_ratio,
+                idf_corpus,
+                name or _default_name(model_dir),
+            )
+        except (PackagingError, TokenCollisionError) as error:
+            raise click.ClickException(str(error)) from error
+    click.echo(verification.summary())
+    for artifact in manifest.artifacts:
+        click.echo(
+            f"{artifact.function_name:<16} {output_dir / artifact.file}  {artifact.size:,} bytes"
+            f"  sha256 {artifact.sha256}"
+        )
+    click.echo(f"next: ko-sparse register --host localhost:9200 --model {output_dir}")
+
+
+def _default_name(model_dir: Path) -> str:
+    """``outputs/tiny/best`` -> ``ko-sparse-tiny-best``."""
+    resolved = model_dir.resolve()
+    parts = [resolved.parent.name, resolved.name] if resolved.name in ("best", "final") else [resolved.name]
+    return "ko-sparse-" + "-".join(parts)

@@ -1,0 +1,216 @@
+"""``ko-sparse package``: a trained model -> the files ML-Commons registers.
+
+The output folder holds ``package.json`` (the manifest ``ko-sparse register`` reads) and, per
+artifact, a flat zip and its ML-Commons model config: the SPARSE_ENCODING zip (one TorchScript
+``.pt`` + ``tokenizer.json``) and, in doc-only mode, the SPARSE_TOKENIZE zip (``tokenizer.json`` +
+``idf.json``). A model card ``README.md`` says how it was made and how to use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ko_sparse import __version__
+from ko_sparse.export.idf import IDF_FILE, idf_weights, load_idf, read_corpus
+from ko_sparse.export.token_strings import check_no_collisions, tokenizer_json
+from ko_sparse.export.torchscript import Verification, eager_module, trace, verify
+
+MANIFEST = "package.json"
+MODE_DESCRIPTIONS = {
+    "bi": "documents and queries encoded by the model",
+    "doc-only": "documents encoded by the model, queries tokenized and IDF-weighted",
+}
+MODES = tuple(MODE_DESCRIPTIONS)
+
+
+class PackagingError(RuntimeError):
+    """The model cannot be packaged as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One registrable zip: what ML-Commons needs to know about it."""
+
+    file: str
+    config_file: str
+    function_name: str
+    name: str
+    description: str
+    size: int
+    sha256: str
+
+    def ml_commons_config(self) -> dict:
+        """The model config JSON, in the layout opensearch-py-ml writes."""
+        return {
+            "name": self.name,
+            "version": "1.0.0",
+            "description": self.description,
+            "model_format": "TORCH_SCRIPT",
+            "function_name": self.function_name,
+            "model_content_size_in_bytes": self.size,
+            "model_content_hash_value": self.sha256,
+        }
+
+
+@dataclass
+class Manifest:
+    """What ``package.json`` records."""
+
+    name: str
+    mode: str
+    source_model: str
+    max_length: int
+    prune_ratio: float
+    artifacts: list[Artifact]
+    verification: str
+    ko_sparse_version: str = __version__
+    torch_version: str = field(default_factory=lambda: torch.__version__)
+
+    def artifact(self, function_name: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.function_name == function_name), None)
+
+    def save(self, folder: Path) -> None:
+        (folder / MANIFEST).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Manifest:
+        path = Path(folder) / MANIFEST
+        if not path.is_file():
+            raise PackagingError(
+                f"{folder}: no {MANIFEST}; make one with `ko-sparse package MODEL_DIR --output {folder}`"
+            )
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["artifacts"] = [Artifact(**artifact) for artifact in data["artifacts"]]
+        return cls(**data)
+
+
+def package_model(
+    model_dir: str | Path,
+    output_dir: str | Path,
+    mode: str = "bi",
+    max_length: int = 512,
+    prune_ratio: float = 0.0,
+    idf_corpus: str | Path | None = None,
+    name: str | None = None,
+) -> tuple[Manifest, Verification]:
+    """Trace, verify and write the artifacts; raises :class:`PackagingError` when verification fails."""
+    if mode not in MODES:
+        raise PackagingError(f"--mode {mode!r}: expected one of {MODES}")
+    if not 0.0 <= prune_ratio < 1.0:
+        raise PackagingError(f"--prune-ratio {prune_ratio}: expected 0 <= ratio < 1")
+    model_dir, output_dir = Path(model_dir), Path(output_dir)
+    name = name or f"ko-sparse-{model_dir.resolve().name}"
+    module, encoder = eager_module(str(model_dir), max_length, prune_ratio)
+    check_no_collisions(encoder.tokenizer)
+    traced = trace(module, encoder, max_length)
+    verification = verify(traced, module, encoder, max_length)
+    if not verification.passed:
+        raise PackagingError(f"{verification.summary()}; the traced model is not written")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer_file = tokenizer_json(encoder.tokenizer, max_length)
+    model_bytes = io.BytesIO()
+    torch.jit.save(traced, model_bytes)
+    artifacts = [
+        _write_artifact(
+            output_dir,
+            f"{name}-encoder",
+            "SPARSE_ENCODING",
+            f"Korean SPLADE document/query encoder from {model_dir.name} (max length {max_length})",
+            {f"{name}.pt": model_bytes.getvalue(), "tokenizer.json": tokenizer_file.encode()},
+        )
+    ]
+    if mode == "doc-only":
+        idf = _idf(model_dir, encoder.tokenizer, idf_corpus)
+        artifacts.append(
+            _write_artifact(
+                output_dir,
+                f"{name}-tokenizer",
+                "SPARSE_TOKENIZE",
+                f"Query tokenizer with IDF weights for {name} (inference-free queries)",
+                {
+                    "tokenizer.json": tokenizer_file.encode(),
+                    IDF_FILE: json.dumps(idf, ensure_ascii=False).encode(),
+                },
+            )
+        )
+    manifest = Manifest(
+        name, mode, str(model_dir.resolve()), max_length, prune_ratio, artifacts, verification.summary()
+    )
+    manifest.save(output_dir)
+    (output_dir / "README.md").write_text(model_card(manifest), encoding="utf-8")
+    return manifest, verification
+
+
+def _idf(model_dir: Path, tokenizer, idf_corpus: str | Path | None) -> dict[str, float]:
+    if idf_corpus is not None:
+        return idf_weights(tokenizer, read_corpus(idf_corpus))
+    if (model_dir / IDF_FILE).is_file():
+        return load_idf(model_dir / IDF_FILE)
+    raise PackagingError(
+        f"--mode doc-only needs query IDF weights: give --idf-corpus FILE (.jsonl with 'text', or one document "
+        f"per line), or package a doc-only model that has {IDF_FILE}"
+    )
+
+
+def _write_artifact(folder: Path, name: str, function_name: str, description: str, files: dict[str, bytes]) -> Artifact:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for file_name, content in files.items():
+            zipped.writestr(file_name, content)  # flat: ML-Commons reads the zip's top level only
+    content = archive.getvalue()
+    (folder / f"{name}.zip").write_bytes(content)
+    artifact = Artifact(
+        f"{name}.zip",
+        f"{name}.config.json",
+        function_name,
+        name,
+        description,
+        len(content),
+        hashlib.sha256(content).hexdigest(),
+    )
+    (folder / artifact.config_file).write_text(json.dumps(artifact.ml_commons_config(), indent=2, ensure_ascii=False))
+    return artifact
+
+
+def model_card(manifest: Manifest) -> str:
+    rows = "\n".join(f"| `{a.file}` | {a.function_name} | {a.size:,} | `{a.sha256}` |" for a in manifest.artifacts)
+    pruning = f"weights below {manifest.prune_ratio} x the largest are dropped" if manifest.prune_ratio else "none"
+    query = (
+        '{"neural_sparse": {"embedding": {"query_text": "당뇨병 치료", "model_id": "<'
+        + ("SPARSE_TOKENIZE" if manifest.mode == "doc-only" else "SPARSE_ENCODING")
+        + ' model id>"}}}'
+    )
+    return f"""# {manifest.name}
+
+Korean SPLADE sparse encoder packaged for OpenSearch ML-Commons by ko-sparse {manifest.ko_sparse_version}
+(torch {manifest.torch_version}).
+
+- source model: `{manifest.source_model}`
+- mode: **{manifest.mode}** ({MODE_DESCRIPTIONS[manifest.mode]})
+- max length: {manifest.max_length} tokens (truncation written into `tokenizer.json`)
+- model-side pruning: {pruning}
+- {manifest.verification}
+
+| file | function | bytes | sha256 |
+|---|---|---|---|
+{rows}
+
+Register, deploy and verify on a cluster:
+
+```bash
+ko-sparse register --host localhost:9200 --model . --pipeline ko-sparse-ingest --field-map text:embedding --index docs
+```
+
+Query (`embedding` is a `rank_features` field filled by the ingest pipeline):
+
+```json
+{query}
+```
+"""

@@ -1,0 +1,90 @@
+"""Ingest pipeline, index and search pipeline bodies for a sparse model, and the query to paste."""
+
+from __future__ import annotations
+
+import json
+
+from opensearchpy import OpenSearch
+
+PRUNE_TYPES = ("none", "max_ratio", "alpha_mass", "top_k", "abs_value")
+
+
+def parse_field_map(text: str) -> tuple[str, str]:
+    """``text:embedding`` -> (source text field, rank_features field)."""
+    source, separator, target = text.partition(":")
+    if not separator or not source or not target:
+        raise ValueError(f"--field-map {text!r}: expected TEXT_FIELD:EMBEDDING_FIELD, e.g. text:embedding")
+    return source, target
+
+
+def ingest_pipeline(
+    model_id: str, field_map: tuple[str, str], prune_type: str = "none", prune_ratio: float = 0.0
+) -> dict:
+    processor: dict = {"model_id": model_id, "field_map": {field_map[0]: field_map[1]}}
+    if prune_type != "none":
+        processor.update(prune_type=prune_type, prune_ratio=prune_ratio)
+    return {
+        "description": "ko-sparse: Korean SPLADE document expansion",
+        "processors": [{"sparse_encoding": processor}],
+    }
+
+
+def sparse_index(field_map: tuple[str, str], pipeline: str | None, search_pipeline: str | None = None) -> dict:
+    """A text field and a ``rank_features`` field; the vectors stay out of ``_source``."""
+    settings: dict = {}
+    if pipeline:
+        settings["default_pipeline"] = pipeline
+    if search_pipeline:
+        settings["index.search.default_pipeline"] = search_pipeline
+    return {
+        "settings": settings,
+        "mappings": {
+            "_source": {"excludes": [field_map[1]]},
+            "properties": {field_map[0]: {"type": "text"}, field_map[1]: {"type": "rank_features"}},
+        },
+    }
+
+
+def two_phase_search_pipeline(prune_ratio: float = 0.4, expansion_rate: float = 5.0) -> dict:
+    """neural_sparse_two_phase_processor: score with the strongest query tokens, rescore the top."""
+    return {
+        "request_processors": [
+            {
+                "neural_sparse_two_phase_processor": {
+                    "enabled": True,
+                    "two_phase_parameter": {
+                        "prune_type": "max_ratio",
+                        "prune_ratio": prune_ratio,
+                        "expansion_rate": expansion_rate,
+                        "max_window_size": 10000,
+                    },
+                }
+            }
+        ]
+    }
+
+
+def neural_sparse_query(field: str, model_id: str, text: str = "당뇨병 치료") -> str:
+    return json.dumps(
+        {"query": {"neural_sparse": {field: {"query_text": text, "model_id": model_id}}}}, ensure_ascii=False
+    )
+
+
+def create_pipeline_and_index(
+    client: OpenSearch,
+    model_id: str,
+    field_map: tuple[str, str],
+    pipeline: str,
+    index: str | None,
+    search_pipeline: str | None,
+    prune_type: str,
+    prune_ratio: float,
+) -> None:
+    """Create or update the ingest (and search) pipeline; create the index when it does not exist."""
+    client.ingest.put_pipeline(id=pipeline, body=ingest_pipeline(model_id, field_map, prune_type, prune_ratio))
+    if search_pipeline:
+        client.transport.perform_request(
+            "PUT", f"/_search/pipeline/{search_pipeline}", body=two_phase_search_pipeline()
+        )
+    if index and not client.indices.exists(index=index):
+        client.indices.create(index=index, body=sparse_index(field_map, pipeline, search_pipeline))

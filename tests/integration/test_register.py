@@ -1,0 +1,260 @@
+"""ko-sparse package + register against the live node: parity with Python, ingest, neural_sparse
+top-10 equal to the Python dot product, idempotent re-registration, doc-only mode, settings."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from opensearchpy import ConflictError, helpers
+
+from ko_sparse.cli.main import cli
+from ko_sparse.data.jsonl import read_jsonl
+from ko_sparse.export.package import package_model
+from ko_sparse.export.reference import REFERENCES
+from ko_sparse.opensearch.rank_features import stored_value
+from ko_sparse.resources import RETRIEVAL_DIR
+from tests.integration.conftest import local_node  # noqa: F401 - keeps the node fixture module loaded
+
+MIRACL = RETRIEVAL_DIR / "miracl-ko-dev-judged"
+DOCUMENTS = {r["docid"]: f"{r['title']} {r['text']}" for r in list(read_jsonl(MIRACL / "corpus.jsonl"))[:120]}
+QUERIES = [r["text"] for r in list(read_jsonl(MIRACL / "queries_clean.jsonl"))[:6]]
+
+
+@pytest.fixture(scope="module")
+def group(ml) -> str:
+    """A fresh model group; its models are undeployed and deleted afterwards (a node holds at most 10)."""
+    name = f"ko-sparse-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    groups = ml.request("POST", "/_plugins/_ml/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
+    for hit in groups["hits"]["hits"]:
+        models = ml.request(
+            "POST",
+            "/_plugins/_ml/models/_search",
+            {
+                "size": 100,
+                "query": {
+                    "bool": {
+                        "filter": [{"term": {"model_group_id": hit["_id"]}}],
+                        "must_not": [{"exists": {"field": "chunk_number"}}],
+                    }
+                },
+            },
+        )
+        for model in models["hits"]["hits"]:
+            ml.undeploy(model["_id"])
+            ml.delete(model["_id"])
+        for _ in range(10):  # model deletions reach the group's version count with a delay
+            try:
+                ml.request("DELETE", f"/_plugins/_ml/model_groups/{hit['_id']}")
+                break
+            except ConflictError:
+                time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def packages(trained_tiny_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("packages")
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in DOCUMENTS.values()))
+    # model-side pruning keeps the barely trained model's queries under Lucene's 1,024-clause limit
+    package_model(trained_tiny_model, folder / "bi", max_length=128, prune_ratio=0.3, name="ko-sparse-it-bi")
+    package_model(
+        trained_tiny_model,
+        folder / "doc",
+        mode="doc-only",
+        max_length=128,
+        prune_ratio=0.3,
+        idf_corpus=corpus,
+        name="ko-sparse-it-doc",
+    )
+    return folder
+
+
+def register(url: str, package, *extra: str) -> dict:
+    result = CliRunner().invoke(cli, ["register", "--host", url, "--model", str(package), "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def python_top10(package, function_name: str, query: str) -> list[tuple[str, float]]:
+    """The dot product of Python's query weights with the stored (9-bit) document weights."""
+    manifest = json.loads((package / "package.json").read_text())
+    files = {a["function_name"]: (package / a["file"]).read_bytes() for a in manifest["artifacts"]}
+    query_weights = REFERENCES[function_name](files[function_name], [query])[0]
+    documents = REFERENCES["SPARSE_ENCODING"](files["SPARSE_ENCODING"], list(DOCUMENTS.values()))
+    scores = {
+        doc_id: sum(w * float(stored_value(np.float32(vector[t]))) for t, w in query_weights.items() if t in vector)
+        for doc_id, vector in zip(DOCUMENTS, documents, strict=True)
+    }
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    return [item for item in ranked if item[1] > 0][:10]
+
+
+def index_documents(opensearch, index: str) -> None:
+    actions = ({"_index": index, "_id": doc_id, "text": text} for doc_id, text in DOCUMENTS.items())
+    indexed, errors = helpers.bulk(opensearch, actions, refresh=True, raise_on_error=False)
+    assert (indexed, errors) == (len(DOCUMENTS), [])
+
+
+def assert_same_top10(opensearch, index: str, query_model: str, expected: list[tuple[str, float]], query: str):
+    hits = opensearch.search(
+        index=index,
+        body={
+            "size": 10,
+            "query": {"neural_sparse": {"embedding": {"query_text": query, "model_id": query_model}}},
+        },
+    )["hits"]["hits"]
+    assert [h["_score"] for h in hits] == pytest.approx([s for _, s in expected], rel=1e-4)
+    python_score = dict(expected)
+    for hit in hits:  # the same documents; equal scores may come in either order
+        assert hit["_score"] == pytest.approx(python_score.get(hit["_id"], -1), rel=1e-4)
+
+
+def test_bi_encoder_registers_deploys_and_ranks_like_python(opensearch_url, opensearch, packages, group):
+    index, pipeline = f"{group}-bi", f"{group}-bi-pipeline"
+    first = register(opensearch_url, packages / "bi", "--model-group", group, "--pipeline", pipeline, "--index", index)
+    (model,) = first["models"]
+    assert model["function_name"] == "SPARSE_ENCODING" and not model["reused"]
+    assert model["max_relative_difference"] <= 1e-3
+    assert first["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == model["model_id"]
+    try:
+        index_documents(opensearch, index)
+        for query in QUERIES:
+            assert_same_top10(
+                opensearch,
+                index,
+                model["model_id"],
+                python_top10(packages / "bi", "SPARSE_ENCODING", query),
+                query,
+            )
+        again = register(opensearch_url, packages / "bi", "--model-group", group)
+        assert again["models"][0]["model_id"] == model["model_id"] and again["models"][0]["reused"]
+        assert again["model_group_id"] == first["model_group_id"]
+    finally:
+        opensearch.indices.delete(index=index, ignore_unavailable=True)
+        opensearch.ingest.delete_pipeline(id=pipeline)
+
+
+def test_doc_only_queries_through_the_tokenizer_model(opensearch_url, opensearch, packages, group):
+    index, pipeline = f"{group}-doc", f"{group}-doc-pipeline"
+    result = register(
+        opensearch_url, packages / "doc", "--model-group", group, "--pipeline", pipeline, "--index", index
+    )
+    ids = {m["function_name"]: m["model_id"] for m in result["models"]}
+    assert set(ids) == {"SPARSE_ENCODING", "SPARSE_TOKENIZE"}
+    assert result["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == ids["SPARSE_TOKENIZE"]
+    try:
+        index_documents(opensearch, index)
+        for query in QUERIES:
+            assert_same_top10(
+                opensearch,
+                index,
+                ids["SPARSE_TOKENIZE"],
+                python_top10(packages / "doc", "SPARSE_TOKENIZE", query),
+                query,
+            )
+    finally:
+        opensearch.indices.delete(index=index, ignore_unavailable=True)
+        opensearch.ingest.delete_pipeline(id=pipeline)
+
+
+def test_settings_are_checked_and_set_only_when_asked(opensearch_url, opensearch, packages, group):
+    setting = "plugins.ml_commons.allow_registering_model_via_local_file"
+    opensearch.cluster.put_settings(body={"persistent": {setting: False}})
+    try:
+        blocked = CliRunner().invoke(
+            cli,
+            [
+                "register",
+                "--host",
+                opensearch_url,
+                "--model",
+                str(packages / "bi"),
+                "--model-group",
+                group,
+                "--no-deploy",
+            ],
+        )
+        assert blocked.exit_code == 1
+        assert f"{setting} is false, needs true" in blocked.output and "--configure-cluster" in blocked.output
+        configured = register(
+            opensearch_url, packages / "bi", "--model-group", group, "--no-deploy", "--configure-cluster"
+        )
+        assert configured["models"][0]["reused"]
+        flat = opensearch.cluster.get_settings(flat_settings=True)["persistent"]
+        assert flat[setting] == "true"
+    finally:
+        opensearch.cluster.put_settings(body={"persistent": {setting: None}})
+
+
+def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages, group):
+    index, pipeline, search_pipeline = f"{group}-two-phase", f"{group}-tp-ingest", f"{group}-two-phase"
+    result = register(
+        opensearch_url,
+        packages / "bi",
+        "--model-group",
+        group,
+        "--no-deploy",
+        "--pipeline",
+        pipeline,
+        "--index",
+        index,
+        "--search-pipeline",
+        search_pipeline,
+        "--prune-type",
+        "max_ratio",
+    )
+    model_id = result["models"][0]["model_id"]
+    try:
+        processor = opensearch.ingest.get_pipeline(id=pipeline)[pipeline]["processors"][0]["sparse_encoding"]
+        assert processor == {
+            "model_id": model_id,
+            "field_map": {"text": "embedding"},
+            "prune_type": "max_ratio",
+            "prune_ratio": 0.1,
+        }
+        settings = opensearch.indices.get_settings(index=index, flat_settings=True)[index]["settings"]
+        assert settings["index.default_pipeline"] == pipeline
+        assert settings["index.search.default_pipeline"] == search_pipeline
+        two_phase = opensearch.transport.perform_request("GET", f"/_search/pipeline/{search_pipeline}")
+        assert "neural_sparse_two_phase_processor" in two_phase[search_pipeline]["request_processors"][0]
+        opensearch.index(index=index, body={"text": "당뇨병 치료에 좋은 음식"}, id="1", refresh=True)
+        hits = opensearch.search(
+            index=index,
+            body={"query": {"neural_sparse": {"embedding": {"query_text": "당뇨병 치료", "model_id": model_id}}}},
+        )["hits"]["hits"]
+        assert [hit["_id"] for hit in hits] == ["1"]
+    finally:
+        opensearch.indices.delete(index=index, ignore_unavailable=True)
+        opensearch.ingest.delete_pipeline(id=pipeline)
+        opensearch.transport.perform_request("DELETE", f"/_search/pipeline/{search_pipeline}")
+
+
+def test_tampered_zip_is_refused(opensearch_url, packages, tmp_path, group):
+    import shutil
+
+    copy = tmp_path / "bi"
+    shutil.copytree(packages / "bi", copy)
+    zip_file = next(copy.glob("*.zip"))
+    zip_file.write_bytes(zip_file.read_bytes()[:-10] + b"0123456789")
+    result = CliRunner().invoke(
+        cli, ["register", "--host", opensearch_url, "--model", str(copy), "--model-group", group]
+    )
+    assert result.exit_code == 1
+    assert "does not match package.json (size or sha256 changed)" in result.output
+
+
+def test_unreachable_host_is_a_clear_error(packages):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(cli, ["register", "--host", f"127.0.0.1:{port}", "--model", str(packages / "bi")])
+    assert result.exit_code == 1
+    assert f"cannot reach 127.0.0.1:{port}" in result.output and "opensearch/local.sh start" in result.output

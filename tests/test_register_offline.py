@@ -1,0 +1,72 @@
+"""register's parts that need no cluster: host parsing, retries, field maps, bodies, missing packages."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from opensearchpy import ConnectionError as OpenSearchConnectionError
+from opensearchpy import TransportError
+
+from ko_sparse.cli.main import cli
+from ko_sparse.opensearch import retry as retry_module
+from ko_sparse.opensearch.client import connect, parse_host
+from ko_sparse.opensearch.pipelines import ingest_pipeline, parse_field_map, sparse_index
+from ko_sparse.opensearch.retry import with_backoff
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost:9200", ("localhost", 9200, False)),
+        ("http://search.local", ("search.local", 9200, False)),
+        ("https://search.example.com", ("search.example.com", 443, True)),
+        ("https://10.0.0.5:9201", ("10.0.0.5", 9201, True)),
+    ],
+)
+def test_parse_host(host, expected):
+    assert parse_host(host) == expected
+
+
+def test_bad_host_and_missing_password(monkeypatch):
+    with pytest.raises(ValueError, match="expected HOST:PORT"):
+        parse_host("ftp://x")
+    monkeypatch.delenv("OPENSEARCH_PASSWORD", raising=False)
+    with pytest.raises(ValueError, match="OPENSEARCH_PASSWORD"):
+        connect("localhost:9200", user="admin")
+
+
+def test_backoff_retries_passing_failures_only(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(retry_module.time, "sleep", sleeps.append)
+    calls = iter([OpenSearchConnectionError("N/A", "reset", None), TransportError(503, "busy", {}), "ok"])
+
+    def flaky():
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert with_backoff(flaky) == "ok"
+    assert sleeps == [1.0, 2.0]
+    with pytest.raises(TransportError):
+        with_backoff(lambda: (_ for _ in ()).throw(TransportError(400, "bad request", {})))
+    assert sleeps == [1.0, 2.0]
+
+
+def test_field_map_and_bodies():
+    assert parse_field_map("body:body_sparse") == ("body", "body_sparse")
+    with pytest.raises(ValueError, match="TEXT_FIELD:EMBEDDING_FIELD"):
+        parse_field_map("text")
+    assert ingest_pipeline("m1", ("t", "e"))["processors"] == [
+        {"sparse_encoding": {"model_id": "m1", "field_map": {"t": "e"}}}
+    ]
+    assert ingest_pipeline("m1", ("t", "e"), "top_k", 50)["processors"][0]["sparse_encoding"]["prune_type"] == "top_k"
+    index = sparse_index(("t", "e"), "p", "s")
+    assert index["mappings"]["properties"] == {"t": {"type": "text"}, "e": {"type": "rank_features"}}
+    assert index["settings"] == {"default_pipeline": "p", "index.search.default_pipeline": "s"}
+
+
+def test_register_without_package_names_the_fix(tmp_path):
+    result = CliRunner().invoke(cli, ["register", "--host", "localhost:1", "--model", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no package.json" in result.output and "ko-sparse package" in result.output
