@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -101,18 +103,31 @@ def index_documents(opensearch, index: str) -> None:
     assert (indexed, errors) == (len(DOCUMENTS), [])
 
 
-def assert_same_top10(opensearch, index: str, query_model: str, expected: list[tuple[str, float]], query: str):
-    hits = opensearch.search(
-        index=index,
-        body={
-            "size": 10,
-            "query": {"neural_sparse": {"embedding": {"query_text": query, "model_id": query_model}}},
-        },
-    )["hits"]["hits"]
-    assert [h["_score"] for h in hits] == pytest.approx([s for _, s in expected], rel=1e-4)
-    python_score = dict(expected)
-    for hit in hits:  # the same documents; equal scores may come in either order
-        assert hit["_score"] == pytest.approx(python_score.get(hit["_id"], -1), rel=1e-4)
+@contextmanager
+def cleaned_up(opensearch, index: str, pipeline: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        opensearch.indices.delete(index=index, ignore_unavailable=True)
+        opensearch.ingest.delete_pipeline(id=pipeline)
+
+
+def assert_queries_rank_like_python(opensearch, index: str, package, function_name: str, query_model: str) -> None:
+    """Index the documents through the pipeline; each query's top 10 scores equal Python's."""
+    index_documents(opensearch, index)
+    for query in QUERIES:
+        expected = python_top10(package, function_name, query)
+        hits = opensearch.search(
+            index=index,
+            body={
+                "size": 10,
+                "query": {"neural_sparse": {"embedding": {"query_text": query, "model_id": query_model}}},
+            },
+        )["hits"]["hits"]
+        assert [h["_score"] for h in hits] == pytest.approx([score for _, score in expected], rel=1e-4)
+        python_score = dict(expected)
+        for hit in hits:  # the same documents; equal scores may come in either order
+            assert hit["_score"] == pytest.approx(python_score.get(hit["_id"], -1), rel=1e-4)
 
 
 def test_bi_encoder_registers_deploys_and_ranks_like_python(opensearch_url, opensearch, packages, group):
@@ -122,22 +137,11 @@ def test_bi_encoder_registers_deploys_and_ranks_like_python(opensearch_url, open
     assert model["function_name"] == "SPARSE_ENCODING" and not model["reused"]
     assert model["max_relative_difference"] <= 1e-3
     assert first["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == model["model_id"]
-    try:
-        index_documents(opensearch, index)
-        for query in QUERIES:
-            assert_same_top10(
-                opensearch,
-                index,
-                model["model_id"],
-                python_top10(packages / "bi", "SPARSE_ENCODING", query),
-                query,
-            )
+    with cleaned_up(opensearch, index, pipeline):
+        assert_queries_rank_like_python(opensearch, index, packages / "bi", "SPARSE_ENCODING", model["model_id"])
         again = register(opensearch_url, packages / "bi", "--model-group", group)
         assert again["models"][0]["model_id"] == model["model_id"] and again["models"][0]["reused"]
         assert again["model_group_id"] == first["model_group_id"]
-    finally:
-        opensearch.indices.delete(index=index, ignore_unavailable=True)
-        opensearch.ingest.delete_pipeline(id=pipeline)
 
 
 def test_doc_only_queries_through_the_tokenizer_model(opensearch_url, opensearch, packages, group):
@@ -148,19 +152,8 @@ def test_doc_only_queries_through_the_tokenizer_model(opensearch_url, opensearch
     ids = {m["function_name"]: m["model_id"] for m in result["models"]}
     assert set(ids) == {"SPARSE_ENCODING", "SPARSE_TOKENIZE"}
     assert result["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == ids["SPARSE_TOKENIZE"]
-    try:
-        index_documents(opensearch, index)
-        for query in QUERIES:
-            assert_same_top10(
-                opensearch,
-                index,
-                ids["SPARSE_TOKENIZE"],
-                python_top10(packages / "doc", "SPARSE_TOKENIZE", query),
-                query,
-            )
-    finally:
-        opensearch.indices.delete(index=index, ignore_unavailable=True)
-        opensearch.ingest.delete_pipeline(id=pipeline)
+    with cleaned_up(opensearch, index, pipeline):
+        assert_queries_rank_like_python(opensearch, index, packages / "doc", "SPARSE_TOKENIZE", ids["SPARSE_TOKENIZE"])
 
 
 def test_settings_are_checked_and_set_only_when_asked(opensearch_url, opensearch, packages, group):
