@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -e ".[dev]"
 	touch $@
 
-demo: install  ## the main job, offline: train the tiny preset, then show what it learned
+demo: install  ## the main job, offline: train the tiny preset, benchmark it against BM25, show its expansions
 	$(BIN)/ko-sparse train --preset tiny --output-dir outputs/tiny
+	$(BIN)/ko-sparse bench --index medical --model outputs/tiny/best
 	$(BIN)/ko-sparse expand "당뇨병 치료" "서울에서 부산까지 기차" --model outputs/tiny/best --top-k 10
 
 lint: install

@@ -7,6 +7,7 @@ import os
 import click
 
 from ko_sparse import __version__
+from ko_sparse.cli.bench import bench_command
 from ko_sparse.cli.expand import expand_command
 from ko_sparse.cli.package import package_command
 from ko_sparse.cli.register import register_command
@@ -24,6 +25,7 @@ def cli() -> None:
       ko-sparse expand    show the tokens and weights a text expands to
       ko-sparse package   turn a trained model into OpenSearch ML-Commons model files
       ko-sparse register  upload, deploy and verify them on a cluster
+      ko-sparse bench     compare BM25, the sparse model and hybrid on Korean retrieval sets
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as transformers_logging
@@ -33,6 +35,7 @@ def cli() -> None:
 
 
 cli.add_command(train_command)
+cli.add_command(bench_command)
 cli.add_command(expand_command)
 cli.add_command(package_command)
 cli.add_command(register_command)

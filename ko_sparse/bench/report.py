@@ -1,0 +1,149 @@
+"""Benchmark reports: a terminal table, results.json, report.md and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from ko_sparse.bench.datasets import RetrievalSet
+from ko_sparse.bench.runner import MEASURES, SystemResult
+
+SIGNIFICANCE = 0.05
+
+
+def _cell(result: SystemResult, metric: str) -> str:
+    p = result.p_values.get(metric, math.nan)
+    return f"{result.metrics[metric]:.4f}{'*' if p < SIGNIFICANCE else ''}"
+
+
+def table(results: list[SystemResult]) -> str:
+    """Metrics (``*``: paired t-test against BM25, p < 0.05) and query latency."""
+    header = ["system", *MEASURES, "p50 ms", "p95 ms", "p99 ms"]
+    rows = [
+        [r.name, *(_cell(r, m) for m in MEASURES), *(f"{r.latency_ms[p]:.1f}" for p in ("p50", "p95", "p99"))]
+        for r in results
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "-|-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def drop_table(results: list[SystemResult]) -> str:
+    """Perturbed sets: how much each metric falls from the clean wording of the same queries."""
+    if not any(r.clean_metrics for r in results):
+        return ""
+    lines = [
+        "system | " + " | ".join(f"{m} clean -> perturbed (drop)" for m in ("ndcg@10", "recall@100")),
+        "---|---|---",
+    ]
+    for r in results:
+        cells = [
+            f"{r.clean_metrics[m]:.4f} -> {r.metrics[m]:.4f} ({r.drop()[m]:+.4f})" for m in ("ndcg@10", "recall@100")
+        ]
+        lines.append(f"{r.name} | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def index_table(results: list[SystemResult]) -> str:
+    lines = ["system | documents | seconds | docs/s | index MB | details", "---|---|---|---|---|---"]
+    for r in results:
+        if r.index is not None:
+            lines.append(
+                f"{r.name} | {r.index.documents:,} | {r.index.seconds:.1f} | {r.index.documents_per_second:,.1f} | "
+                f"{r.index.size_bytes / 1e6:.2f} | {json.dumps(r.index.details, ensure_ascii=False)}"
+            )
+    return "\n".join(lines)
+
+
+def results_json(dataset: RetrievalSet, results: list[SystemResult], settings: dict) -> dict:
+    return {
+        "settings": settings,
+        "dataset": {
+            "name": dataset.name,
+            "description": dataset.description,
+            "licence": dataset.licence,
+            "queries": len(dataset.queries),
+            "documents": len(dataset.corpus),
+            "notes": dataset.notes,
+        },
+        "systems": [
+            {
+                "name": r.name,
+                "metrics": r.metrics,
+                "p_values_vs_bm25": r.p_values,
+                "latency_ms": r.latency_ms,
+                "clean_query_metrics": r.clean_metrics or None,
+                "drop_vs_clean_queries": r.drop() or None,
+                "index": None
+                if r.index is None
+                else {**asdict(r.index), "documents_per_second": r.index.documents_per_second},
+                "per_query": r.per_query,
+            }
+            for r in results
+        ],
+    }
+
+
+def markdown(dataset: RetrievalSet, results: list[SystemResult], settings: dict) -> str:
+    notes = "\n".join(f"- {note}" for note in [*dataset.notes, *settings.get("notes", [])])
+    return f"""# ko-sparse bench: {dataset.name}
+
+{dataset.description}. {dataset.summary()}. Licence: {dataset.licence}.
+
+{notes}
+
+## Retrieval quality and latency
+
+`*`: different from BM25 in a two-sided paired t-test over the queries, p < {SIGNIFICANCE}.
+Latency is per query, measured by the client, one query at a time.
+
+{table(results)}
+
+{drop_table(results)}
+
+## Indexing
+
+{index_table(results)}
+
+## Settings
+
+```json
+{json.dumps(settings, indent=2, ensure_ascii=False)}
+```
+
+![metrics](metrics.png)
+"""
+
+
+def chart(results: list[SystemResult], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = list(MEASURES)
+    figure, axis = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / max(len(results), 1)
+    for i, result in enumerate(results):
+        positions = np.arange(len(metrics)) + i * width
+        axis.bar(positions, [result.metrics[m] for m in metrics], width, label=result.name)
+    axis.set_xticks(np.arange(len(metrics)) + width * (len(results) - 1) / 2, metrics)
+    axis.set_ylim(0, 1)
+    axis.set_title(title)
+    axis.legend(loc="lower right", fontsize=8)
+    axis.grid(True, axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_report(output_dir: Path, dataset: RetrievalSet, results: list[SystemResult], settings: dict) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    payload = results_json(dataset, results, settings)
+    (output_dir / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    (output_dir / "report.md").write_text(markdown(dataset, results, settings), encoding="utf-8")
+    chart(results, output_dir / "metrics.png", f"{dataset.name}: {dataset.summary()}")

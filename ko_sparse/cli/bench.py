@@ -1,0 +1,184 @@
+"""``ko-sparse bench``."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from pathlib import Path
+
+import click
+
+from ko_sparse.cli.errors import cluster_errors, user_errors
+
+SYSTEMS = ("bm25", "sparse", "hybrid")
+
+
+def list_sets() -> None:
+    from ko_sparse.bench.datasets import PERTURBATIONS, PERTURBED_PREFIX, REGISTRY
+
+    for info in REGISTRY.values():
+        size = info.build().summary() if info.offline else "downloaded from the Hub"
+        click.echo(f"{info.name:<28} {size:<34} {info.licence:<24} {info.description}")
+    for kind in PERTURBATIONS:
+        click.echo(
+            f"{PERTURBED_PREFIX + kind:<28} {'miracl-ko corpus, ' + kind + ' queries':<34} "
+            f"{'Apache-2.0 / CC BY-SA':<24} robustness: '{kind}' query variants"
+        )
+    click.echo("\nAlso: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a Hugging Face dataset id.")
+
+
+@click.command("bench")
+@click.option(
+    "--index",
+    "index_name",
+    default="medical",
+    show_default=True,
+    help="Benchmark set: a name from --list, a BEIR folder, or a Hugging Face dataset id.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["embedded", "opensearch"]),
+    default="embedded",
+    show_default=True,
+    help="embedded: in-process, no server. opensearch: index and query a live cluster (--host).",
+)
+@click.option("--host", default="localhost:9200", show_default=True, help="Cluster address for --engine opensearch.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Trained model folder (repeat to compare versions side by side).",
+)
+@click.option(
+    "--model-id",
+    help="opensearch: a deployed ML-Commons model id; documents go through its ingest "
+    "pipeline and queries use it (instead of vectors encoded here).",
+)
+@click.option(
+    "--systems",
+    default="bm25,sparse,hybrid",
+    show_default=True,
+    help="Comma-separated subset of bm25, sparse, hybrid (hybrid = reciprocal rank fusion).",
+)
+@click.option("--max-length", default=256, show_default=True, type=int, help="Model truncation for documents.")
+@click.option("--batch-size", default=32, show_default=True, type=int, help="Encoding batch size.")
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where results.json, report.md and metrics.png go (default outputs/bench/<index>).",
+)
+@click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
+@click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
+def bench_command(
+    index_name, engine, host, models, model_id, systems, max_length, batch_size, output_dir, keep, list_only
+) -> None:
+    """Compare BM25, the sparse model and their hybrid on a Korean retrieval set.
+
+    Reports Recall@5/10/20/100, MRR@10 and nDCG@10 (ir-measures / pytrec_eval) with a paired t-test
+    of each system against BM25, query latency p50/p95/p99, encoding throughput and index size, as a
+    table here and results.json, report.md and metrics.png in --output.
+
+    \b
+    Examples:
+      ko-sparse bench --list
+      ko-sparse bench --index medical --model outputs/tiny/best
+      ko-sparse bench --index miracl-ko-perturbed:josa --model outputs/v21.3/best --model outputs/v21.2/best
+      ko-sparse bench --index miracl-ko --engine opensearch --host localhost:9200 --model outputs/tiny/best
+    """
+    if list_only:
+        list_sets()
+        return
+    chosen = [s.strip() for s in systems.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SYSTEMS))
+    if unknown:
+        raise click.UsageError(f"--systems: unknown {unknown}; choose from {', '.join(SYSTEMS)}")
+    if ("sparse" in chosen or "hybrid" in chosen) and not models:
+        raise click.UsageError(
+            "--systems sparse/hybrid need --model (e.g. outputs/tiny/best from `ko-sparse train --preset tiny`)"
+        )
+    from ko_sparse.bench.datasets import UnknownSetError, load_set
+    from ko_sparse.bench.report import drop_table, table, write_report
+    from ko_sparse.bench.runner import run_benchmark
+
+    with user_errors():
+        try:
+            dataset = load_set(index_name)
+        except UnknownSetError as error:
+            raise click.UsageError(str(error)) from error
+        click.echo(f"{dataset.name}: {dataset.summary()}")
+    with user_errors(), cluster_errors(host):
+        built, notes, cleanup = build_systems(
+            engine, host, models, model_id, chosen, max_length, batch_size, dataset.name
+        )
+        try:
+            results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
+        finally:
+            if not keep:
+                for action in cleanup:
+                    action()
+        notes += [note for system in built for note in getattr(system, "notes", list)()]
+    settings = {
+        "index": index_name,
+        "engine": engine,
+        "host": host if engine == "opensearch" else None,
+        "models": list(models),
+        "model_id": model_id,
+        "systems": chosen,
+        "max_length": max_length,
+        "batch_size": batch_size,
+        "notes": notes,
+        "machine": f"{platform.processor() or platform.machine()}",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **versions(),
+    }
+    output_dir = output_dir or Path("outputs") / "bench" / dataset.name.replace(":", "-").replace("/", "-")
+    write_report(output_dir, dataset, results, settings)
+    click.echo(table(results))
+    if any(r.clean_metrics for r in results):
+        click.echo("\n" + drop_table(results))
+    for note in [*dataset.notes, *notes]:
+        click.echo(f"note: {note}")
+    click.echo(f"report: {output_dir / 'report.md'}")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {
+        f"{package}_version": version(package)
+        for package in ("ko-sparse", "torch", "transformers", "bm25s", "kiwipiepy")
+    }
+
+
+def build_systems(engine, host, models, model_id, chosen, max_length, batch_size, set_name):
+    """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
+    from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse, model_label
+    from ko_sparse.model.splade import load_encoder
+
+    sparse = (
+        [
+            EmbeddedSparse(load_encoder(path, setting="--model"), model_label(path), max_length, batch_size)
+            for path in models
+        ]
+        if ("sparse" in chosen or "hybrid" in chosen)
+        else []
+    )
+    if engine == "embedded":
+        bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
+        return [*bm25, *sparse], ["engine: embedded (bm25s and an exact scipy sparse dot product)"], []
+    from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
+    from ko_sparse.opensearch.client import connect
+
+    client = connect(host)
+    prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
+    systems = []
+    if "bm25" in chosen or "hybrid" in chosen:
+        systems.append(OpenSearchBM25(client, f"{prefix}-bm25"))
+    for number, local in enumerate(sparse):
+        systems.append(OpenSearchSparse(client, f"{prefix}-sparse-{number}", local, model_id))
+    notes = [f"engine: OpenSearch at {host}", quantised_scores_note()]
+    if systems and isinstance(systems[0], OpenSearchBM25):
+        notes.append(f"BM25 analyzer: {systems[0].analyzer}")
+    return systems, notes, [system.target.delete for system in systems]

@@ -1,0 +1,86 @@
+"""bench on OpenSearch: the same rankings and metrics as the embedded engine, failures reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from ko_sparse.bench.opensearch_systems import BulkIndexError, OpenSearchBM25, OpenSearchSparse, bulk_index
+from ko_sparse.bench.runner import run_benchmark
+from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse
+from tests.test_bench import SMALL
+
+
+@pytest.fixture
+def encoder(trained_tiny_model):
+    from ko_sparse.model.splade import load_encoder
+
+    return load_encoder(trained_tiny_model)
+
+
+def test_sparse_rankings_and_metrics_match_the_embedded_engine(opensearch, encoder):
+    embedded = run_benchmark(SMALL, [EmbeddedSparse(encoder, "tiny", 64)], hybrid=False)[0]
+    system = OpenSearchSparse(opensearch, "ko-sparse-test-bench-sparse", EmbeddedSparse(encoder, "tiny", 64))
+    try:
+        cluster = run_benchmark(SMALL, [system], hybrid=False)[0]
+    finally:
+        system.target.delete()
+    for qid in SMALL.queries:
+        ours, theirs = embedded.run[qid], cluster.run[qid]
+        assert list(theirs)[:10] == list(ours)[:10] or sorted(theirs.values(), reverse=True) == pytest.approx(
+            sorted(ours.values(), reverse=True), rel=5e-3
+        )  # only near-ties may swap (9-bit storage)
+        for doc_id, score in theirs.items():
+            assert score == pytest.approx(ours[doc_id], rel=5e-3)
+    assert cluster.metrics == pytest.approx(embedded.metrics, abs=1e-9)
+
+
+def test_bm25_on_the_cluster_finds_the_same_relevant_documents(opensearch):
+    embedded = run_benchmark(SMALL, [EmbeddedBM25()], hybrid=False)[0]
+    system = OpenSearchBM25(opensearch, "ko-sparse-test-bench-bm25")
+    try:
+        cluster = run_benchmark(SMALL, [system], hybrid=False)[0]
+    finally:
+        system.target.delete()
+    assert "whitespace over kiwipiepy" in system.analyzer  # no analysis-nori for OpenSearch 3.6 on Maven
+    assert cluster.metrics["recall@10"] == embedded.metrics["recall@10"] == pytest.approx(1.0)
+    for qid in SMALL.queries:
+        assert next(iter(cluster.run[qid])) == next(iter(embedded.run[qid]))
+
+
+def test_failed_documents_are_reported_not_dropped(opensearch):
+    index = "ko-sparse-test-bench-bulk"
+    opensearch.indices.create(index=index, body={"mappings": {"properties": {"embedding": {"type": "rank_features"}}}})
+    try:
+        documents = [("good", {"embedding": {"당뇨병": 1.5}}), ("bad", {"embedding": {"당뇨병": "많이"}})]
+        with pytest.raises(BulkIndexError, match=r"1 of 2 documents failed to index into .*bad: "):
+            bulk_index(opensearch, index, documents, 2)
+        assert opensearch.count(index=index)["count"] == 1
+    finally:
+        opensearch.indices.delete(index=index)
+
+
+def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, encoder, trained_tiny_model, tmp_path):
+    from ko_sparse.export.package import package_model
+    from ko_sparse.opensearch.register import Registrar
+
+    manifest, _ = package_model(trained_tiny_model, tmp_path, max_length=64, name="ko-sparse-test-bench-model")
+    registrar = Registrar(opensearch, progress=False)
+    registered = registrar.register(
+        tmp_path, manifest.artifacts[0], registrar.model_group("ko-sparse-test-bench"), True
+    )
+    registrar.deploy(registered.model_id)
+    embedded = run_benchmark(SMALL, [EmbeddedSparse(encoder, "tiny", 64)], hybrid=False)[0]
+    system = OpenSearchSparse(
+        opensearch, "ko-sparse-test-bench-model-id", EmbeddedSparse(encoder, "tiny", 64), model_id=registered.model_id
+    )
+    try:
+        cluster = run_benchmark(SMALL, [system], hybrid=False)[0]
+    finally:
+        system.target.delete()
+        ml.undeploy(registered.model_id)
+        ml.delete(registered.model_id)
+    assert cluster.index.details["encoded_by"].startswith("ingest pipeline")
+    for qid in SMALL.queries:
+        for doc_id, score in cluster.run[qid].items():
+            assert score == pytest.approx(embedded.run[qid][doc_id], rel=5e-3)
+    assert cluster.metrics == pytest.approx(embedded.metrics, abs=1e-9)

@@ -1,0 +1,156 @@
+"""ko-sparse bench: sets, BEIR errors, fusion, morphemes, and an embedded run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ko_sparse.bench.datasets import RetrievalSet, load_set, medical, miracl_perturbed
+from ko_sparse.bench.morphemes import MorphemeTokenizer
+from ko_sparse.bench.runner import run_benchmark
+from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse, reciprocal_rank_fusion
+from ko_sparse.cli.main import cli
+from ko_sparse.data.errors import DataError
+
+SMALL = RetrievalSet(
+    "small",
+    corpus={
+        "d1": "당뇨병 환자는 혈당을 꾸준히 관리해야 한다.",
+        "d2": "고혈압 약은 매일 같은 시간에 먹는다.",
+        "d3": "감기에 걸리면 충분히 쉬어야 한다.",
+        "d4": "당뇨병에 좋은 음식은 채소와 통곡물이다.",
+        "d5": "서울에서 부산까지 기차로 두 시간 반이 걸린다.",
+    },
+    queries={"q1": "당뇨병에 좋은 음식", "q2": "고혈압 약 복용 시간", "q3": "부산 가는 기차", "q4": "판단 불가"},
+    qrels={"q1": {"d4": 2, "d1": 1}, "q2": {"d2": 1}, "q3": {"d5": 1, "d3": 0}, "q4": {"d3": 0}},
+    description="five sentences",
+    licence="test",
+)
+
+
+def test_only_queries_with_a_relevant_document_are_kept():
+    assert set(SMALL.queries) == {"q1", "q2", "q3"}
+
+
+def test_medical_set_is_built_as_documented():
+    dataset = medical()
+    assert len(dataset.queries) == 60 and len(dataset.corpus) == 1020
+    relevant = {doc for qid in dataset.queries for doc, grade in dataset.qrels[qid].items() if grade > 0}
+    assert all(dataset.corpus[doc].startswith("[medical]") for doc in relevant)
+    autorag = [text for doc, text in dataset.corpus.items() if doc.startswith("autorag:")]
+    assert len(autorag) == 720 and not any(text.startswith("[medical]") for text in autorag)
+    assert any("saturated" in note for note in dataset.notes)
+
+
+def test_perturbed_sets_carry_the_clean_wording():
+    josa = miracl_perturbed("josa")
+    clean = load_set("miracl-ko")
+    assert len(josa.corpus) == 2835 and set(josa.clean_queries) == set(josa.queries)
+    qid = next(iter(josa.queries))
+    assert josa.clean_queries[qid] == clean.queries[qid] != josa.queries[qid]
+
+
+def test_unknown_set_lists_the_available_ones():
+    result = CliRunner().invoke(cli, ["bench", "--index", "nope", "--systems", "bm25"])
+    assert result.exit_code == 2
+    assert "unknown benchmark set; available: medical, miracl-ko" in result.output
+    assert "miracl-ko-perturbed:josa" in result.output
+
+
+def write_beir(folder, corpus_lines=None, qrels_text="query-id\tcorpus-id\tscore\nq1\td1\t1\n"):
+    folder.mkdir()
+    (folder / "corpus.jsonl").write_text(
+        "\n".join(corpus_lines or ['{"_id": "d1", "title": "당뇨", "text": "당뇨병 치료"}']) + "\n", encoding="utf-8"
+    )
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "당뇨병"}\n', encoding="utf-8")
+    (folder / "qrels").mkdir()
+    (folder / "qrels" / "test.tsv").write_text(qrels_text, encoding="utf-8")
+    return folder
+
+
+def test_beir_folder_loads(tmp_path):
+    dataset = load_set(str(write_beir(tmp_path / "beir")))
+    assert dataset.corpus == {"d1": "당뇨 당뇨병 치료"} and dataset.qrels == {"q1": {"d1": 1}}
+
+
+def test_beir_errors_name_the_file_and_line(tmp_path):
+    broken = write_beir(tmp_path / "a", ['{"_id": "d1", "text": "가"}', '{"_id": "d2", "text": '])
+    with pytest.raises(DataError, match=r"corpus\.jsonl:2: not valid JSON"):
+        load_set(str(broken))
+    missing = write_beir(tmp_path / "b")
+    (missing / "queries.jsonl").unlink()
+    with pytest.raises(DataError, match=r"queries\.jsonl: file not found"):
+        load_set(str(missing))
+    bad_qrels = write_beir(tmp_path / "c", qrels_text="query-id\tcorpus-id\tscore\nq1\td1\tyes\n")
+    with pytest.raises(DataError, match=r"test\.tsv:2: expected 'query-id corpus-id score'"):
+        load_set(str(bad_qrels))
+
+
+def test_reciprocal_rank_fusion():
+    fused = reciprocal_rank_fusion({"q": {"a": 9, "b": 5}}, {"q": {"b": 3, "c": 1}}, k=10, rrf_k=60)
+    assert fused["q"] == pytest.approx({"b": 1 / 62 + 1 / 61, "a": 1 / 61, "c": 1 / 62})
+    assert list(fused["q"]) == ["b", "a", "c"]
+
+
+def test_morphemes_drop_particles_and_endings():
+    tokenize = MorphemeTokenizer()
+    assert tokenize(["당뇨병에 좋은 음식은?", "당뇨병은"]) == [["당뇨병", "좋", "음식"], ["당뇨병"]]
+
+
+def test_embedded_bm25_ranks_lexical_matches_first():
+    (result,) = run_benchmark(SMALL, [EmbeddedBM25()], hybrid=False)
+    assert next(iter(result.run["q1"])) in {"d4", "d1"} and "d4" in result.run["q1"]
+    assert result.metrics["recall@10"] == pytest.approx(1.0)
+    assert set(result.latency_ms) == {"p50", "p95", "p99", "mean"}
+
+
+def test_sparse_scores_are_the_exact_dot_product(tiny_encoder):
+    import numpy as np
+
+    from ko_sparse.model.encode import encode_sparse
+
+    system = EmbeddedSparse(tiny_encoder, "tiny", max_length=64)
+    system.index(SMALL.corpus)
+    run = system.search(SMALL.queries, k=5).run
+    documents = encode_sparse(tiny_encoder, list(SMALL.corpus.values()))
+    for qid, text in SMALL.queries.items():
+        expected = (documents @ encode_sparse(tiny_encoder, [text]).T).toarray().ravel()
+        for doc_id, score in run[qid].items():
+            assert score == pytest.approx(expected[list(SMALL.corpus).index(doc_id)], rel=1e-5)
+        assert len(run[qid]) == int(np.count_nonzero(expected))
+
+
+def test_bench_cli_writes_the_report(tiny_encoder, tmp_path):
+    tiny_encoder.save(str(tmp_path / "model"))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "--index",
+            "miracl-ko-perturbed:koen",
+            "--model",
+            str(tmp_path / "model"),
+            "--max-length",
+            "64",
+            "--output",
+            str(tmp_path / "report"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "report" / "results.json").read_text())
+    names = [system["name"] for system in payload["systems"]]
+    assert names == ["bm25", "sparse[model]", "hybrid[model]"]
+    bm25, sparse, hybrid = payload["systems"]
+    assert set(bm25["metrics"]) == {"recall@5", "recall@10", "recall@20", "recall@100", "mrr@10", "ndcg@10"}
+    assert bm25["p_values_vs_bm25"] == {} and set(sparse["p_values_vs_bm25"]) == set(bm25["metrics"])
+    assert len(bm25["per_query"]["ndcg@10"]) == payload["dataset"]["queries"] == 9
+    assert bm25["drop_vs_clean_queries"]["ndcg@10"] == pytest.approx(
+        bm25["clean_query_metrics"]["ndcg@10"] - bm25["metrics"]["ndcg@10"]
+    )
+    assert sparse["index"]["documents"] == 2835 and sparse["index"]["documents_per_second"] > 0
+    assert hybrid["index"] is None
+    assert payload["settings"]["engine"] == "embedded" and "torch_version" in payload["settings"]
+    assert (tmp_path / "report" / "metrics.png").stat().st_size > 10_000
+    assert "clean -> perturbed" in (tmp_path / "report" / "report.md").read_text()
