@@ -8,6 +8,7 @@ import click
 
 from ko_sparse import __version__
 from ko_sparse.cli.bench import bench_command
+from ko_sparse.cli.data import data_group
 from ko_sparse.cli.expand import expand_command
 from ko_sparse.cli.package import package_command
 from ko_sparse.cli.register import register_command
@@ -21,6 +22,7 @@ def cli() -> None:
 
     \b
     Pipeline:
+      ko-sparse data build  Korean pairs -> filtered, difficulty-balanced triplets
       ko-sparse train     train a SPLADE encoder (bundled offline preset: --preset tiny)
       ko-sparse expand    show the tokens and weights a text expands to
       ko-sparse package   turn a trained model into OpenSearch ML-Commons model files
@@ -35,6 +37,7 @@ def cli() -> None:
 
 
 cli.add_command(train_command)
+cli.add_command(data_group)
 cli.add_command(bench_command)
 cli.add_command(expand_command)
 cli.add_command(package_command)

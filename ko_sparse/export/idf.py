@@ -11,7 +11,6 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from ko_sparse.data.errors import DataError
-from ko_sparse.data.jsonl import read_jsonl
 from ko_sparse.export.token_strings import token_strings
 from ko_sparse.model.splade import special_token_ids
 
@@ -51,20 +50,6 @@ def idf_weights(tokenizer: PreTrainedTokenizerBase, documents: Iterable[str]) ->
             df = int(counts[token_id])
             weights[text] = round(math.log(1.0 + (total - df + 0.5) / (df + 0.5)), 6)
     return weights
-
-
-def read_corpus(path: str | Path) -> Iterable[str]:
-    """Documents from a ``.jsonl`` file (field ``text``, with ``title`` prepended when present) or a
-    plain text file (one document per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"--idf-corpus {path}: file not found")
-    if path.suffix == ".jsonl":
-        for record in read_jsonl(path, required=("text",)):
-            yield f"{record['title']} {record['text']}" if record.get("title") else record["text"]
-    else:
-        with path.open(encoding="utf-8") as lines:
-            yield from (line.strip() for line in lines if line.strip())
 
 
 def load_idf(path: str | Path) -> dict[str, float]:

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from ko_sparse import __version__
-from ko_sparse.export.idf import IDF_FILE, idf_weights, load_idf, read_corpus
+from ko_sparse.data.corpus import read_documents
+from ko_sparse.export.idf import IDF_FILE, idf_weights, load_idf
 from ko_sparse.export.token_strings import check_no_collisions, tokenizer_json
 from ko_sparse.export.torchscript import Verification, eager_module, trace, verify
 
@@ -150,7 +151,7 @@ def package_model(
 
 def _idf(model_dir: Path, tokenizer, idf_corpus: str | Path | None) -> dict[str, float]:
     if idf_corpus is not None:
-        return idf_weights(tokenizer, read_corpus(idf_corpus))
+        return idf_weights(tokenizer, read_documents(str(idf_corpus), "--idf-corpus"))
     if (model_dir / IDF_FILE).is_file():
         return load_idf(model_dir / IDF_FILE)
     raise PackagingError(

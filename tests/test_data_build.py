@@ -1,0 +1,154 @@
+"""ko-sparse data build: synonym filters on planted noise, splits, difficulty balance, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from ko_sparse.cli.main import cli
+from ko_sparse.data.build import BuildConfig, build_dataset
+from ko_sparse.data.errors import DataError
+from ko_sparse.data.pairs import Pair, user_pairs
+from ko_sparse.data.synonyms import MiningThresholds, cross_encoder_filter, mine_term_pairs
+from ko_sparse.data.triplets import load_eval_pairs, load_triplets
+from ko_sparse.resources import TOKENIZER_DIR
+
+TRUE_PAIR = ("당뇨", "당뇨병")
+
+
+def planted_differences():
+    """Eight pairs exchange 당뇨/당뇨병; noise: one-off swaps and a word that swaps with everything."""
+    differences = [({"당뇨"}, {"당뇨병"}) for _ in range(8)]
+    differences += [({f"잡음{i}"}, {f"소음{i}"}) for i in range(5)]  # aligned once each
+    differences += [({"그리고"}, {f"단어{i % 3}"}) for i in range(12)]  # 그리고 pairs with many words
+    differences += [({f"단어{i % 3}"}, {f"말{i}"}) for i in range(30)]
+    return differences
+
+
+def test_filters_keep_the_true_pair_and_remove_planted_noise():
+    kept, report = mine_term_pairs(planted_differences(), MiningThresholds(min_count=2, min_pmi=2.0))
+    pairs = {tuple(sorted((p.source, p.target))) for p in kept}
+    assert tuple(sorted(TRUE_PAIR)) in pairs
+    assert not any(a.startswith(("잡음", "소음")) for a, _ in pairs)
+    assert not any("그리고" in pair for pair in pairs)
+    assert report.removed == {"min_count": 5 + 30, "pmi": 3}
+    assert report.kept == len(kept) == 1
+    (true,) = kept
+    assert (true.count, true.source_count, true.target_count, true.pairs) == (8, 8, 8, 55)
+
+
+def test_information_gain_threshold_is_applied():
+    kept, report = mine_term_pairs(planted_differences(), MiningThresholds(min_pmi=0.0, min_information_gain=0.5))
+    # 당뇨/당뇨병 always swap together: their indicators share ~0.6 bits; 그리고's pairs share far less
+    assert report.removed["information_gain"] == 3
+    assert [(p.source, p.target) for p in kept] == [TRUE_PAIR] and kept[0].information_gain > 0.5
+
+
+def test_cross_encoder_filter_with_a_local_model(tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=1, pad_token_id=tokenizer.pad_token_id)
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    kept, report = mine_term_pairs(planted_differences(), MiningThresholds(min_pmi=0.0))
+    scored = cross_encoder_filter(kept, str(tmp_path), threshold=0.0, report=report)
+    assert report.removed["cross_encoder"] == 0 and all(0.0 <= p.cross_encoder <= 1.0 for p in scored)
+    strict = cross_encoder_filter(kept, str(tmp_path), threshold=1.1, report=report)
+    assert strict == [] and report.removed["cross_encoder"] == len(kept)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    output = tmp_path_factory.mktemp("built")
+    config = BuildConfig(output, sources=("parakqc", "korsts"), max_pairs_per_source=300, validation_fraction=0.1,
+                         negatives_per_anchor=2, seed=3)
+    return output, config, build_dataset(config)
+
+
+def test_columns_splits_and_outputs(built):
+    output, _, stats = built
+    splits = load_triplets(output / "triplets")
+    assert set(splits) == {"train", "validation"}
+    assert splits["train"].column_names == ["anchor", "positive", "negative", "difficulty"]
+    assert set(splits["train"]["difficulty"]) == {"hard", "medium", "easy"}
+    assert stats["pairs_per_source"] == {"parakqc": 300, "korsts": 300}
+    assert load_eval_pairs(output / "eval_pairs.jsonl")
+    synonyms = [json.loads(line) for line in (output / "filtered_synonym_pairs.jsonl").read_text().splitlines()]
+    assert all({"source", "target", "count", "pmi", "information_gain"} <= set(s) for s in synonyms)
+    assert json.loads((output / "stats.json").read_text())["synonym_filtering"]["kept"] == len(synonyms)
+
+
+def test_difficulty_shares_are_within_the_requested_proportions(built):
+    _, config, stats = built
+    shares = stats["splits"]["train"]["difficulty_share"]
+    for name, wanted in config.proportions.items():
+        assert shares[name] == pytest.approx(wanted, abs=0.05)
+
+
+def test_no_positive_is_its_own_negative_and_no_anchor_crosses_splits(built):
+    output, _, _ = built
+    splits = load_triplets(output / "triplets")
+    known = {}
+    for split in splits.values():
+        for row in split:
+            known.setdefault(row["anchor"], set()).add(row["positive"])
+    for split in splits.values():
+        for row in split:
+            assert row["negative"] not in known[row["anchor"]] and row["negative"] != row["anchor"]
+    train_texts = set(splits["train"]["anchor"]) | set(splits["train"]["positive"])
+    assert not train_texts & (set(splits["validation"]["anchor"]) | set(splits["validation"]["positive"]))
+
+
+def test_same_seed_same_dataset(built, tmp_path):
+    output, config, _ = built
+    again = BuildConfig(tmp_path / "again", sources=config.sources, max_pairs_per_source=300,
+                        validation_fraction=0.1, negatives_per_anchor=2, seed=3)
+    build_dataset(again)
+    first, second = load_triplets(output / "triplets"), load_triplets(tmp_path / "again" / "triplets")
+    assert first["train"].to_list() == second["train"].to_list()
+    assert first["validation"].to_list() == second["validation"].to_list()
+
+
+def test_the_trainer_reads_the_output(built, tmp_path):
+    from ko_sparse.train.config import load_config
+    from ko_sparse.train.trainer import SpladeTrainer
+
+    output, _, _ = built
+    config = load_config(None, [
+        "model.base_model=tiny:32x1", "model.max_length=24", f"data.train={output / 'triplets'}",
+        f"data.eval_pairs={output / 'eval_pairs.jsonl'}", "training.batch_size=4", "training.max_steps=3",
+        "training.gradient_accumulation_steps=1", "eval.num_distractors=20", f"output_dir={tmp_path / 'run'}",
+    ])
+    assert SpladeTrainer(config).train().global_step == 3
+
+
+def test_user_pairs_and_their_errors(tmp_path):
+    good = tmp_path / "pairs.csv"
+    good.write_text("source,target\n당뇨,당뇨병\n", encoding="utf-8")
+    assert list(user_pairs(str(good))) == [Pair("당뇨", "당뇨병", "pairs.csv")]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.csv: needs columns source and target"):
+        list(user_pairs(str(bad)))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("source,target\n당뇨,\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"empty\.csv:2: empty source or target"):
+        list(user_pairs(str(empty)))
+
+
+def test_cli_build_with_user_pairs_only(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    lines = [{"source": f"{w} 환자의 혈당 관리", "target": f"{w} 환자의 당 수치 관리"} for w in
+             ["당뇨", "노인", "소아", "임산부", "고령", "청소년", "성인", "여성"]]
+    lines += [{"source": f"{w} 언제 열어", "target": f"{w} 개장 시간"} for w in
+              ["도서관", "야구장", "수영장", "박물관", "미술관", "동물원", "식물원", "체육관", "시장", "공원"]]
+    pairs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["data", "build", "--output", str(tmp_path / "out"), "--no-bundled",
+                                      "--pairs", str(pairs), "--validation-fraction", "0.25", "--min-pmi", "1.0"])
+    assert result.exit_code == 0, result.output
+    synonyms = [json.loads(line) for line in (tmp_path / "out" / "filtered_synonym_pairs.jsonl").read_text().splitlines()]
+    assert any({s["source"], s["target"]} == {"혈당", "당 수치"} and s["count"] == 8 for s in synonyms)
+    assert "synonym pairs kept" in result.output
