@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,7 +118,9 @@ def package_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_file = tokenizer_json(encoder.tokenizer, max_length)
     model_bytes = io.BytesIO()
-    torch.jit.save(traced, model_bytes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but it is what ML-Commons runs
+        torch.jit.save(traced, model_bytes)
     artifacts = [
         _write_artifact(
             output_dir,

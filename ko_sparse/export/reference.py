@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 
 import torch
@@ -26,7 +27,9 @@ def sparse_encoding_weights(archive: bytes, texts: list[str]) -> list[dict[str, 
     files = _read(archive)
     tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode())
     model_file = next(name for name in files if name.endswith(".pt"))
-    module = torch.jit.load(io.BytesIO(files[model_file]), map_location="cpu").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but it is what ML-Commons runs
+        module = torch.jit.load(io.BytesIO(files[model_file]), map_location="cpu").eval()
     results = []
     for text in texts:
         encoding = tokenizer.encode(text)
