@@ -49,8 +49,15 @@ def test_information_gain_threshold_is_applied():
 
 def test_cross_encoder_filter_with_a_local_model(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=1, pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     BertForSequenceClassification(config).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     kept, report = mine_term_pairs(planted_differences(), MiningThresholds(min_pmi=0.0))
@@ -63,8 +70,14 @@ def test_cross_encoder_filter_with_a_local_model(tmp_path):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     output = tmp_path_factory.mktemp("built")
-    config = BuildConfig(output, sources=("parakqc", "korsts"), max_pairs_per_source=300, validation_fraction=0.1,
-                         negatives_per_anchor=2, seed=3)
+    config = BuildConfig(
+        output,
+        sources=("parakqc", "korsts"),
+        max_pairs_per_source=300,
+        validation_fraction=0.1,
+        negatives_per_anchor=2,
+        seed=3,
+    )
     return output, config, build_dataset(config)
 
 
@@ -104,25 +117,38 @@ def test_no_positive_is_its_own_negative_and_no_anchor_crosses_splits(built):
 
 def test_same_seed_same_dataset(built, tmp_path):
     output, config, _ = built
-    again = BuildConfig(tmp_path / "again", sources=config.sources, max_pairs_per_source=300,
-                        validation_fraction=0.1, negatives_per_anchor=2, seed=3)
+    again = BuildConfig(
+        tmp_path / "again",
+        sources=config.sources,
+        max_pairs_per_source=300,
+        validation_fraction=0.1,
+        negatives_per_anchor=2,
+        seed=3,
+    )
     build_dataset(again)
     first, second = load_triplets(output / "triplets"), load_triplets(tmp_path / "again" / "triplets")
     assert first["train"].to_list() == second["train"].to_list()
     assert first["validation"].to_list() == second["validation"].to_list()
 
 
-def test_the_trainer_reads_the_output(built, tmp_path):
-    from ko_sparse.train.config import load_config
+def test_the_tiny_preset_trains_on_the_output(built, tmp_path):
+    from ko_sparse.train.config import load_config, preset_path
     from ko_sparse.train.trainer import SpladeTrainer
 
     output, _, _ = built
-    config = load_config(None, [
-        "model.base_model=tiny:32x1", "model.max_length=24", f"data.train={output / 'triplets'}",
-        f"data.eval_pairs={output / 'eval_pairs.jsonl'}", "training.batch_size=4", "training.max_steps=3",
-        "training.gradient_accumulation_steps=1", "eval.num_distractors=20", f"output_dir={tmp_path / 'run'}",
-    ])
-    assert SpladeTrainer(config).train().global_step == 3
+    config = load_config(
+        preset_path("tiny"),
+        [
+            f"data.train={output / 'triplets'}",
+            f"data.eval_pairs={output / 'eval_pairs.jsonl'}",
+            "model.base_model=tiny:32x1",
+            "training.max_steps=3",
+            "eval.num_distractors=20",
+            f"output_dir={tmp_path / 'run'}",
+        ],
+    )
+    result = SpladeTrainer(config).train()
+    assert result.global_step == 3 and (tmp_path / "run" / "best" / "modules.json").is_file()
 
 
 def test_user_pairs_and_their_errors(tmp_path):
@@ -141,14 +167,34 @@ def test_user_pairs_and_their_errors(tmp_path):
 
 def test_cli_build_with_user_pairs_only(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
-    lines = [{"source": f"{w} 환자의 혈당 관리", "target": f"{w} 환자의 당 수치 관리"} for w in
-             ["당뇨", "노인", "소아", "임산부", "고령", "청소년", "성인", "여성"]]
-    lines += [{"source": f"{w} 언제 열어", "target": f"{w} 개장 시간"} for w in
-              ["도서관", "야구장", "수영장", "박물관", "미술관", "동물원", "식물원", "체육관", "시장", "공원"]]
+    lines = [
+        {"source": f"{w} 환자의 혈당 관리", "target": f"{w} 환자의 당 수치 관리"}
+        for w in ["당뇨", "노인", "소아", "임산부", "고령", "청소년", "성인", "여성"]
+    ]
+    lines += [
+        {"source": f"{w} 언제 열어", "target": f"{w} 개장 시간"}
+        for w in ["도서관", "야구장", "수영장", "박물관", "미술관", "동물원", "식물원", "체육관", "시장", "공원"]
+    ]
     pairs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["data", "build", "--output", str(tmp_path / "out"), "--no-bundled",
-                                      "--pairs", str(pairs), "--validation-fraction", "0.25", "--min-pmi", "1.0"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "data",
+            "build",
+            "--output",
+            str(tmp_path / "out"),
+            "--no-bundled",
+            "--pairs",
+            str(pairs),
+            "--validation-fraction",
+            "0.25",
+            "--min-pmi",
+            "1.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    synonyms = [json.loads(line) for line in (tmp_path / "out" / "filtered_synonym_pairs.jsonl").read_text().splitlines()]
+    synonyms = [
+        json.loads(line) for line in (tmp_path / "out" / "filtered_synonym_pairs.jsonl").read_text().splitlines()
+    ]
     assert any({s["source"], s["target"]} == {"혈당", "당 수치"} and s["count"] == 8 for s in synonyms)
     assert "synonym pairs kept" in result.output
