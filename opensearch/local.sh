@@ -193,16 +193,32 @@ start() {
       -E "http.port=$PORT" -E "path.data=$DATA" -E "path.logs=$LOG_DIR" >"$RUN/stdout.log" 2>&1 \
     || { cat "$RUN/stdout.log" >&2; log_tail; die "the node did not start"; }
   local waited=0
-  until health green 1s | grep -q '"status":"green"'; do
+  until health yellow 1s | grep -q '"status":"\(green\|yellow\)"'; do
     if ! running_pid >/dev/null && [ "$waited" -gt 5 ]; then
       log_tail; die "the node exited during start-up"
     fi
     if [ "$waited" -ge "$START_TIMEOUT" ]; then
-      log_tail; die "the cluster was not green after ${START_TIMEOUT}s"
+      log_tail; die "the cluster had no active primaries after ${START_TIMEOUT}s"
     fi
     sleep 2; waited=$((waited + 2))
   done
-  say "green after ${waited}s: $URL (pid $(running_pid))"
+  single_node_template
+  local status
+  status=$(health green 10s | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
+  if [ "$status" = green ]; then
+    say "green after ${waited}s: $URL (pid $(running_pid))"
+  else
+    say "up after ${waited}s but $status: indices created with replicas before this start cannot be" \
+        "assigned on one node (set their number_of_replicas to 0): $URL (pid $(running_pid))"
+  fi
+}
+
+# One node cannot hold replicas, and cluster.default_number_of_replicas does not reach indices created
+# with explicit settings (seen on 3.6.0): a catch-all template keeps every new index green.
+single_node_template() {
+  curl -s --max-time 10 -X PUT "$URL/_index_template/ko-sparse-single-node" -H 'Content-Type: application/json' \
+    -d '{"index_patterns": ["*"], "priority": 0, "template": {"settings": {"number_of_replicas": 0}}}' >/dev/null \
+    || die "could not install the single-node index template"
 }
 
 stop() {

@@ -37,8 +37,10 @@ def tokenizer():
 
 @pytest.fixture(scope="session")
 def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random 1-layer ModernBERT masked LM (hidden 32) with the production tokenizer."""
-    return build_tiny_mlm(TinyModelSpec(hidden_size=32, num_layers=1), tmp_path_factory.mktemp("tiny-mlm"))
+    """A random 1-layer ModernBERT masked LM (hidden 32) with the production tokenizer (no identity steps)."""
+    return build_tiny_mlm(
+        TinyModelSpec(hidden_size=32, num_layers=1, identity_steps=0), tmp_path_factory.mktemp("tiny-mlm")
+    )
 
 
 @pytest.fixture

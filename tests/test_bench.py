@@ -109,9 +109,10 @@ def test_embedded_bm25_ranks_lexical_matches_first():
 def test_sparse_scores_are_the_exact_dot_product(tiny_encoder):
     import numpy as np
 
+    from ko_sparse.model.doc_only import SparseModel
     from ko_sparse.model.encode import encode_sparse
 
-    system = EmbeddedSparse(tiny_encoder, "tiny", max_length=64)
+    system = EmbeddedSparse(SparseModel(tiny_encoder), "tiny", max_length=64)
     system.index(SMALL.corpus)
     run = system.search(SMALL.queries, k=5).run
     documents = encode_sparse(tiny_encoder, list(SMALL.corpus.values()))

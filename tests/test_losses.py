@@ -89,7 +89,7 @@ def test_combined_loss_weights_components_and_flops_scale():
     config = LossConfig(lambda_contrastive=0.5)
     loss = SpladeTripletLoss(config)
     loss.flops_scale = 0.25
-    total, parts = loss(TripletBatch(a, p, n, ids, token_mask, p_ids, p_mask))
+    total, parts = loss(TripletBatch(a, p, n, a, ids, token_mask, p_ids, p_mask, a))
     expected = (
         4.0 * parts["self"]
         + 10.0 * parts["synonym"]
@@ -102,11 +102,14 @@ def test_combined_loss_weights_components_and_flops_scale():
     assert set(parts) == {"self", "synonym", "margin", "flops", "contrastive"}
 
 
-def test_flops_on_all_uses_every_vector():
+def test_doc_only_batch_shapes_the_document():
     ids, _, token_mask = random_batch(18)
-    a, p, n = random_vectors(19), random_vectors(20), random_vectors(21)
-    batch = TripletBatch(a, p, n, ids, token_mask, ids, token_mask)
-    _, parts = SpladeTripletLoss(LossConfig(flops_on="all"))(batch)
-    torch.testing.assert_close(parts["flops"], flops_loss(torch.cat([a, p, n])))
+    p_ids, _, p_mask = random_batch(19)
+    a, p, n = random_vectors(20), random_vectors(21), random_vectors(22)
+    documents = torch.cat([p, n])
+    _, parts = SpladeTripletLoss(LossConfig())(TripletBatch(a, p, n, p, p_ids, p_mask, ids, token_mask, documents))
+    torch.testing.assert_close(parts["self"], token_activation_loss(p, p_ids, p_mask))
+    torch.testing.assert_close(parts["synonym"], token_activation_loss(p, ids, token_mask))
+    torch.testing.assert_close(parts["flops"], flops_loss(documents))
     with pytest.raises(ValueError, match="flops_on"):
         LossConfig(flops_on="queries")

@@ -139,6 +139,7 @@ class OpenSearchSparse:
         self.name = local.name
         self.target = ClusterIndex(client, index, pipeline=f"{index}-pipeline" if model_id else None)
         self.strings = token_strings(local.encoder.tokenizer)
+        self.query_tokens_here = model_id is None or local.model.doc_only  # doc-only queries never need the model
         self.max_clauses = max_clause_count(client)
         self.truncated_queries = 0
 
@@ -152,8 +153,12 @@ class OpenSearchSparse:
             "mappings": {"properties": {EMBEDDING: {"type": "rank_features"}}},
         }
         if self.model_id:
+            pruning = self.local.pruning
             self.client.ingest.put_pipeline(
-                id=self.target.pipeline, body=ingest_pipeline(self.model_id, (TEXT, EMBEDDING))
+                id=self.target.pipeline,
+                body=ingest_pipeline(
+                    self.model_id, (TEXT, EMBEDDING), *((pruning.kind, pruning.value) if pruning else ("none", 0.0))
+                ),
             )
             body["mappings"]["properties"][TEXT] = {"type": "text", "index": False}
             self.client.indices.create(index=self.target.name, body=body)
@@ -171,7 +176,7 @@ class OpenSearchSparse:
         return IndexStats(len(corpus), time.perf_counter() - start, index_size(self.client, self.target.name), details)
 
     def query(self, text: str) -> dict:
-        if self.model_id:
+        if not self.query_tokens_here:
             return {"query_text": text, "model_id": self.model_id}
         tokens = self._tokens(self.local.encode_query(text)[0])
         if len(tokens) > self.max_clauses:  # one boolean clause per token: keep the strongest

@@ -82,7 +82,7 @@ def run_benchmark(dataset: RetrievalSet, systems: list[System], hybrid: bool, de
         if clean is not None:
             clean_outputs[system.name] = system.search(clean.queries, depth)
     if hybrid and BASELINE in outputs:
-        for name in [n for n in outputs if n.startswith("sparse")]:
+        for name in [n for n in outputs if n.startswith("sparse") and "|" not in n]:  # unpruned models
             hybrid_name = name.replace("sparse", "hybrid", 1)
             outputs[hybrid_name] = fuse(outputs[BASELINE], outputs[name], depth)
             results.append(score(dataset, hybrid_name, outputs[hybrid_name], None))

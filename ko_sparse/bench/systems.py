@@ -1,7 +1,7 @@
 """Retrieval systems behind one interface: index a corpus, answer queries with scores and latencies.
 
-Embedded (no server): BM25 with bm25s over Korean morphemes, and the sparse model as an exact dot
-product of scipy sparse matrices. Hybrid combines any two runs with reciprocal rank fusion.
+Embedded (no server): BM25 with bm25s over Korean morphemes, and the sparse model searched exactly
+through an inverted index. Hybrid combines any two runs with reciprocal rank fusion.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import scipy.sparse as sp
-from sentence_transformers import SparseEncoder
 
+from ko_sparse.bench.inverted_index import InvertedIndex
 from ko_sparse.bench.morphemes import MorphemeTokenizer
+from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.encode import encode_sparse
+from ko_sparse.model.pruning import Pruning
 
 Run = dict[str, dict[str, float]]
 RRF_K = 60
@@ -46,13 +47,6 @@ class System(Protocol):
     def index(self, corpus: dict[str, str]) -> IndexStats: ...
 
     def search(self, queries: dict[str, str], k: int) -> SearchOutput: ...
-
-
-def top_k(doc_ids: list[str], scores: np.ndarray, k: int) -> dict[str, float]:
-    """The ``k`` best positive scores as ``{docid: score}``."""
-    k = min(k, len(scores))
-    best = np.argpartition(-scores, k - 1)[:k]
-    return {doc_ids[i]: float(scores[i]) for i in best if scores[i] > 0}
 
 
 def timed_search(queries: dict[str, str], search_one) -> SearchOutput:
@@ -94,32 +88,55 @@ class EmbeddedBM25:
 
 
 class EmbeddedSparse:
-    """The SPLADE model: documents encoded once, each query encoded and scored by an exact dot product."""
+    """The sparse model: documents encoded once, each query encoded (or, for a doc-only model,
+    IDF-weighted) and scored by an exact dot product. With ``pruning``, document vectors are pruned
+    as OpenSearch's ingest processor would; ``source`` shares another system's encoded documents."""
 
-    def __init__(self, encoder: SparseEncoder, label: str, max_length: int, batch_size: int = 32) -> None:
-        self.encoder = encoder
-        self.name = f"sparse[{label}]"
+    def __init__(
+        self,
+        model: SparseModel,
+        label: str,
+        max_length: int,
+        batch_size: int = 32,
+        pruning: Pruning | None = None,
+        source: EmbeddedSparse | None = None,
+    ) -> None:
+        self.model = model
+        self.encoder = model.encoder
+        self.name = f"sparse[{label}|{pruning.label}]" if pruning else f"sparse[{label}]"
         self.max_length = max_length
         self.batch_size = batch_size
+        self.pruning = pruning
+        self.source = source
 
     def index(self, corpus: dict[str, str]) -> IndexStats:
         start = time.perf_counter()
         self.doc_ids = list(corpus)
-        self.documents = encode_sparse(
-            self.encoder, list(corpus.values()), self.batch_size, self.max_length, show_progress=True
-        ).tocsr()
-        size = self.documents.data.nbytes + self.documents.indices.nbytes + self.documents.indptr.nbytes
-        nnz = self.documents.getnnz(axis=1)
-        details = {"mean_terms_per_document": float(nnz.mean()), "max_length": self.max_length}
+        if self.source is not None:
+            documents = self.source.documents
+        else:
+            documents = encode_sparse(
+                self.encoder, list(corpus.values()), self.batch_size, self.max_length, show_progress=True
+            ).tocsr()
+        self.documents = self.pruning.apply(documents) if self.pruning else documents
+        self.inverted_index = InvertedIndex(self.documents)
+        size = self.inverted_index.size_bytes
+        details = {
+            "mean_terms_per_document": float(self.documents.getnnz(axis=1).mean()),
+            "max_length": self.max_length,
+            "queries": "IDF-weighted tokens (doc-only)" if self.model.doc_only else "encoded by the model",
+        }
+        if self.pruning:
+            details["pruning"] = self.pruning.label
         return IndexStats(len(corpus), time.perf_counter() - start, size, details)
 
     def encode_query(self, text: str) -> sp.csr_matrix:
-        return encode_sparse(self.encoder, [text], 1, self.max_length)
+        return self.model.encode_queries([text], batch_size=1)
 
     def search(self, queries: dict[str, str], k: int) -> SearchOutput:
         def one(text: str) -> dict[str, float]:
-            scores = (self.documents @ self.encode_query(text).T).toarray().ravel()
-            return top_k(self.doc_ids, scores, k)
+            ((rows, scores),) = self.inverted_index.search(self.encode_query(text), k)
+            return {self.doc_ids[r]: float(s) for r, s in zip(rows, scores, strict=True)}
 
         return timed_search(queries, one)
 

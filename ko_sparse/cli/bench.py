@@ -61,6 +61,14 @@ def list_sets() -> None:
     show_default=True,
     help="Comma-separated subset of bm25, sparse, hybrid (hybrid = reciprocal rank fusion).",
 )
+@click.option(
+    "--prune",
+    "prunings",
+    multiple=True,
+    metavar="TYPE:VALUE",
+    help="Also run each model with pruned documents (max_ratio:0.1, top_k:64, alpha_mass:0.8, "
+    "abs_value:0.5), as OpenSearch's ingest pruning does; repeatable.",
+)
 @click.option("--max-length", default=256, show_default=True, type=int, help="Model truncation for documents.")
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Encoding batch size.")
 @click.option(
@@ -72,7 +80,7 @@ def list_sets() -> None:
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
 @click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
 def bench_command(
-    index_name, engine, host, models, model_id, systems, max_length, batch_size, output_dir, keep, list_only
+    index_name, engine, host, models, model_id, systems, prunings, max_length, batch_size, output_dir, keep, list_only
 ) -> None:
     """Compare BM25, the sparse model and their hybrid on a Korean retrieval set.
 
@@ -84,6 +92,7 @@ def bench_command(
     Examples:
       ko-sparse bench --list
       ko-sparse bench --index medical --model outputs/tiny/best
+      ko-sparse bench --index miracl-ko --model outputs/tiny/best --model outputs/tiny-doc/best --prune max_ratio:0.1
       ko-sparse bench --index miracl-ko-perturbed:josa --model outputs/v21.3/best --model outputs/v21.2/best
       ko-sparse bench --index miracl-ko --engine opensearch --host localhost:9200 --model outputs/tiny/best
     """
@@ -110,7 +119,7 @@ def bench_command(
         click.echo(f"{dataset.name}: {dataset.summary()}")
     with user_errors(), cluster_errors(host):
         built, notes, cleanup = build_systems(
-            engine, host, models, model_id, chosen, max_length, batch_size, dataset.name
+            engine, host, models, model_id, chosen, prunings, max_length, batch_size, dataset.name
         )
         try:
             results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
@@ -128,6 +137,7 @@ def bench_command(
         "systems": chosen,
         "max_length": max_length,
         "batch_size": batch_size,
+        "prune": list(prunings),
         "notes": notes,
         "machine": f"{platform.processor() or platform.machine()}",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -152,19 +162,33 @@ def versions() -> dict[str, str]:
     }
 
 
-def build_systems(engine, host, models, model_id, chosen, max_length, batch_size, set_name):
-    """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
-    from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse, model_label
-    from ko_sparse.model.splade import load_encoder
+def sparse_systems(models, prunings, max_length, batch_size):
+    """One system per model, and per model one more per pruning setting (sharing its documents)."""
+    from ko_sparse.bench.systems import EmbeddedSparse, model_label
+    from ko_sparse.model.doc_only import load_model
+    from ko_sparse.model.pruning import Pruning
 
-    sparse = (
-        [
-            EmbeddedSparse(load_encoder(path, setting="--model"), model_label(path), max_length, batch_size)
-            for path in models
-        ]
-        if ("sparse" in chosen or "hybrid" in chosen)
-        else []
-    )
+    try:
+        settings = [Pruning.parse(text) for text in prunings]
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    systems = []
+    for path in models:
+        full = EmbeddedSparse(load_model(path, setting="--model"), model_label(path), max_length, batch_size)
+        systems.append(full)
+        systems.extend(
+            EmbeddedSparse(full.model, model_label(path), max_length, batch_size, pruning, source=full)
+            for pruning in settings
+        )
+    return systems
+
+
+def build_systems(engine, host, models, model_id, chosen, prunings, max_length, batch_size, set_name):
+    """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
+    from ko_sparse.bench.systems import EmbeddedBM25
+
+    wants_sparse = "sparse" in chosen or "hybrid" in chosen
+    sparse = sparse_systems(models, prunings, max_length, batch_size) if wants_sparse else []
     if engine == "embedded":
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
         return [*bm25, *sparse], ["engine: embedded (bm25s and an exact scipy sparse dot product)"], []

@@ -36,11 +36,11 @@ def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json
     Example:
       ko-sparse expand "당뇨병 치료" --model outputs/tiny/best --top-k 10
     """
+    from ko_sparse.model.doc_only import load_model
     from ko_sparse.model.expansion import expand
-    from ko_sparse.model.splade import load_encoder
 
     with user_errors():
-        encoder = load_encoder(model_path, setting="--model")
+        encoder = load_model(model_path, setting="--model").encoder  # doc-only: the document side
     expansions = expand(encoder, list(texts), top_k)
     if as_json:
         payload = [

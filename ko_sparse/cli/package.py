@@ -21,9 +21,8 @@ from ko_sparse.cli.errors import user_errors
 @click.option(
     "--mode",
     type=click.Choice(["bi", "doc-only"]),
-    default="bi",
-    show_default=True,
-    help="bi: the model encodes queries too. doc-only: also a SPARSE_TOKENIZE query model (idf.json).",
+    help="bi: the model encodes queries too. doc-only: also a SPARSE_TOKENIZE query model (idf.json). "
+    "Default: what the model is (doc-only for models trained with --mode doc-only).",
 )
 @click.option(
     "--max-length",

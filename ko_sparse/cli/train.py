@@ -36,6 +36,11 @@ from ko_sparse.train.config import PRESETS, load_config, preset_path
 )
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in the output dir.")
+@click.option(
+    "--mode",
+    type=click.Choice(["bi", "doc-only"]),
+    help="doc-only: queries are IDF-weighted tokens (inference-free), the model encodes documents.",
+)
 def train_command(
     config_file: Path | None,
     preset: str | None,
@@ -43,6 +48,7 @@ def train_command(
     output_dir: Path | None,
     max_steps: int | None,
     resume: bool,
+    mode: str | None,
 ) -> None:
     """Train a SPLADE encoder with the notebook's losses (self, synonym, margin, FLOPS).
 
@@ -65,6 +71,8 @@ def train_command(
         settings.append(f"output_dir={output_dir}")
     if max_steps is not None:
         settings.append(f"training.max_steps={max_steps}")
+    if mode is not None:
+        settings.append(f"model.mode={mode}")
     from ko_sparse.train.trainer import SpladeTrainer, TrainingInterrupted
 
     with user_errors():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,11 +75,13 @@ class SynonymRankingEvaluator:
         self.batch_size = batch_size
         self.depth = min(max(depth, *k_values), len(self.candidates))
 
-    def __call__(self, encoder: SparseEncoder) -> dict[str, float]:
+    def __call__(
+        self, encoder: SparseEncoder, encode_anchors: Callable[[list[str]], sp.csr_matrix] | None = None
+    ) -> dict[str, float]:
+        """Metrics of ``encoder``; ``encode_anchors`` replaces it for the anchors (doc-only queries)."""
         encode = dict(batch_size=self.batch_size, max_length=self.max_length)
-        return self.score(
-            encode_sparse(encoder, self.anchors, **encode), encode_sparse(encoder, self.candidates, **encode)
-        )
+        anchors = encode_anchors(self.anchors) if encode_anchors else encode_sparse(encoder, self.anchors, **encode)
+        return self.score(anchors, encode_sparse(encoder, self.candidates, **encode))
 
     def score(self, anchor_vectors: sp.csr_matrix, candidate_vectors: sp.csr_matrix) -> dict[str, float]:
         """Metrics of a ranking by cosine similarity of the given anchor and candidate vectors."""

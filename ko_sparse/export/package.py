@@ -20,9 +20,10 @@ import torch
 
 from ko_sparse import __version__
 from ko_sparse.data.corpus import read_documents
-from ko_sparse.export.idf import IDF_FILE, idf_weights, load_idf
+from ko_sparse.export.idf import IDF_FILE, idf_json, idf_weights
 from ko_sparse.export.token_strings import check_no_collisions, tokenizer_json
 from ko_sparse.export.torchscript import Verification, eager_module, trace, verify
+from ko_sparse.model.doc_only import SparseModel, load_model
 
 MANIFEST = "package.json"
 MODE_DESCRIPTIONS = {
@@ -96,20 +97,28 @@ class Manifest:
 def package_model(
     model_dir: str | Path,
     output_dir: str | Path,
-    mode: str = "bi",
+    mode: str | None = None,
     max_length: int = 512,
     prune_ratio: float = 0.0,
     idf_corpus: str | Path | None = None,
     name: str | None = None,
 ) -> tuple[Manifest, Verification]:
-    """Trace, verify and write the artifacts; raises :class:`PackagingError` when verification fails."""
+    """Trace, verify and write the artifacts; raises :class:`PackagingError` when verification fails.
+
+    ``mode`` None follows the model: doc-only models get the query tokenizer model too.
+    """
+    model = load_model(model_dir, max_length)
+    mode = mode or ("doc-only" if model.doc_only else "bi")
     if mode not in MODES:
         raise PackagingError(f"--mode {mode!r}: expected one of {MODES}")
+    if model.doc_only and mode == "bi":
+        raise PackagingError(f"{model_dir} is a doc-only model (queries are IDF-weighted tokens): use --mode doc-only")
     if not 0.0 <= prune_ratio < 1.0:
         raise PackagingError(f"--prune-ratio {prune_ratio}: expected 0 <= ratio < 1")
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     name = name or f"ko-sparse-{model_dir.resolve().name}"
-    module, encoder = eager_module(str(model_dir), max_length, prune_ratio)
+    encoder = model.encoder
+    module = eager_module(encoder, prune_ratio)
     check_no_collisions(encoder.tokenizer)
     traced = trace(module, encoder, max_length)
     verification = verify(traced, module, encoder, max_length)
@@ -131,7 +140,7 @@ def package_model(
         )
     ]
     if mode == "doc-only":
-        idf = _idf(model_dir, encoder.tokenizer, idf_corpus)
+        idf = _idf(model, idf_corpus)
         artifacts.append(
             _write_artifact(
                 output_dir,
@@ -152,14 +161,14 @@ def package_model(
     return manifest, verification
 
 
-def _idf(model_dir: Path, tokenizer, idf_corpus: str | Path | None) -> dict[str, float]:
+def _idf(model: SparseModel, idf_corpus: str | Path | None) -> dict[str, float]:
     if idf_corpus is not None:
-        return idf_weights(tokenizer, read_documents(str(idf_corpus), "--idf-corpus"))
-    if (model_dir / IDF_FILE).is_file():
-        return load_idf(model_dir / IDF_FILE)
+        return idf_weights(model.encoder.tokenizer, read_documents(str(idf_corpus), "--idf-corpus"))
+    if model.idf is not None:
+        return idf_json(model.encoder.tokenizer, model.idf)
     raise PackagingError(
-        f"--mode doc-only needs query IDF weights: give --idf-corpus FILE (.jsonl with 'text', or one document "
-        f"per line), or package a doc-only model that has {IDF_FILE}"
+        "--mode doc-only needs query IDF weights: give --idf-corpus FILE (.jsonl with 'text', or one document "
+        "per line), or package a doc-only model (ko-sparse train --mode doc-only)"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Dict  # noqa: UP035 - TorchScript needs typing.Dict
 import torch
 from sentence_transformers import SparseEncoder
 
-from ko_sparse.model.splade import load_encoder, mlm_of, special_token_ids, splade_max_pool
+from ko_sparse.model.splade import mlm_of, special_token_ids, splade_max_pool
 
 TRACE_TEXTS = ["당뇨병 치료에 좋은 음식은 무엇인가요?", "고혈압"]  # padded batch: the masks are traced
 VERIFY_TEXTS = [
@@ -48,11 +48,11 @@ class MLCommonsSparseModule(torch.nn.Module):
         return {"output": values}
 
 
-def eager_module(model_dir: str, max_length: int, prune_ratio: float) -> tuple[MLCommonsSparseModule, SparseEncoder]:
+def eager_module(encoder: SparseEncoder, prune_ratio: float) -> MLCommonsSparseModule:
     """The module to trace, on CPU in fp32 with eager attention (DJL's libtorch has no SDPA kernels)."""
-    encoder = load_encoder(model_dir, max_length=max_length, attn_implementation="eager")
     mlm = mlm_of(encoder).float().eval()
-    return MLCommonsSparseModule(mlm, special_token_ids(encoder.tokenizer), prune_ratio).eval(), encoder
+    mlm.set_attn_implementation("eager")
+    return MLCommonsSparseModule(mlm, special_token_ids(encoder.tokenizer), prune_ratio).eval()
 
 
 def trace(module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int) -> torch.jit.ScriptModule:

@@ -33,15 +33,23 @@ class LossConfig:
 
 @dataclass
 class TripletBatch:
-    """SPLADE vectors ``[B, V]`` of a batch and the token ids/masks the activation losses read."""
+    """Vectors ``[B, V]`` of a batch, and which vector the activation losses shape.
+
+    ``expanded`` is the encoder output that learns to expand: it should weight its own tokens
+    (``own_ids``, self-reconstruction) and the tokens of its counterpart (``target_ids``, synonym
+    activation). Bi-encoder: the anchor, activating the positive's tokens. Doc-only: the positive
+    document, activating the query's tokens (the query side cannot expand).
+    """
 
     anchor: torch.Tensor
     positive: torch.Tensor
     negative: torch.Tensor
-    anchor_ids: torch.Tensor
-    anchor_token_mask: torch.Tensor
-    positive_ids: torch.Tensor
-    positive_token_mask: torch.Tensor
+    expanded: torch.Tensor
+    own_ids: torch.Tensor
+    own_mask: torch.Tensor
+    target_ids: torch.Tensor
+    target_mask: torch.Tensor
+    flops_inputs: torch.Tensor
 
 
 class SpladeTripletLoss:
@@ -57,14 +65,11 @@ class SpladeTripletLoss:
 
     def __call__(self, batch: TripletBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         config = self.config
-        flops_inputs = batch.anchor
-        if config.flops_on == "all":
-            flops_inputs = torch.cat([batch.anchor, batch.positive, batch.negative])
         components = {
-            "self": token_activation_loss(batch.anchor, batch.anchor_ids, batch.anchor_token_mask),
-            "synonym": token_activation_loss(batch.anchor, batch.positive_ids, batch.positive_token_mask),
+            "self": token_activation_loss(batch.expanded, batch.own_ids, batch.own_mask),
+            "synonym": token_activation_loss(batch.expanded, batch.target_ids, batch.target_mask),
             "margin": triplet_margin_loss(batch.anchor, batch.positive, batch.negative, config.target_margin),
-            "flops": flops_loss(flops_inputs),
+            "flops": flops_loss(batch.flops_inputs),
         }
         total = (
             config.lambda_self * components["self"]

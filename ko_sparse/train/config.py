@@ -28,6 +28,12 @@ class ModelConfig:
     base_model: str = DEFAULT_BASE_MODEL
     max_length: int = 64
     attn_implementation: str | None = None
+    mode: str = "bi"  # bi: the model encodes queries and documents; doc-only: queries are IDF-weighted tokens
+    idf_trainable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("bi", "doc-only"):
+            raise ValueError(f"model.mode must be 'bi' or 'doc-only', got {self.mode!r}")
 
 
 @dataclass
@@ -53,6 +59,7 @@ class TrainingConfig:
     save_steps: int = 500
     save_total_limit: int = 2
     log_steps: int = 10
+    idf_learning_rate: float = 1e-3
 
 
 @dataclass

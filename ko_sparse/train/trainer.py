@@ -23,7 +23,9 @@ from ko_sparse.data.paraphrase_triplets import BUILTIN_PREFIX, resolve_builtin
 from ko_sparse.data.triplets import load_eval_pairs, load_triplets
 from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
 from ko_sparse.losses import SpladeTripletLoss, TripletBatch
+from ko_sparse.model.doc_only import QueryIDF, idf_query_vectors, save_doc_only
 from ko_sparse.model.encode import splade_forward
+from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.splade import load_encoder, mlm_of
 from ko_sparse.model.tiny import resolve_base_model
 from ko_sparse.paths import cache_dir
@@ -76,6 +78,7 @@ class SpladeTrainer:
         self.splits, eval_pairs = self._load_data()
         base_model = resolve_base_model(config.model.base_model, cache_dir() / "models")
         self.encoder = load_encoder(base_model, config.model.max_length, config.model.attn_implementation)
+        self.query_idf = self._query_idf() if config.model.mode == "doc-only" else None
         self.evaluator = SynonymRankingEvaluator(
             eval_pairs,
             self.encoder.tokenizer,
@@ -95,6 +98,13 @@ class SpladeTrainer:
         self._prepare()
 
     # ----------------------------------------------------------------------------------- setup
+    def _query_idf(self) -> QueryIDF:
+        """Doc-only queries: IDF over the training documents (positives and negatives)."""
+        train = self.splits["train"]
+        documents = sorted(set(train["positive"]) | set(train["negative"]))
+        idf = idf_vector(self.encoder.tokenizer, documents)
+        return QueryIDF(idf, trainable=self.config.model.idf_trainable)
+
     def _load_data(self) -> tuple[DatasetDict, list[tuple[str, str]]]:
         data = self.config.data
         if data.train is None:
@@ -209,18 +219,37 @@ class SpladeTrainer:
     def _loss(
         self, batch: dict[str, torch.Tensor], model: torch.nn.Module | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        input_ids, token_mask = batch["input_ids"], batch["token_mask"]
-        vectors = splade_forward(model or self.mlm, input_ids, batch["attention_mask"])
-        size = input_ids.shape[0] // 3
-        anchor, positive, negative = vectors.split(size)
+        """Rows [0, B) anchors, [B, 2B) positives, [2B, 3B) negatives (see TripletCollator)."""
+        ids, mask, token_mask = batch["input_ids"], batch["attention_mask"], batch["token_mask"]
+        size = ids.shape[0] // 3
+        anchor_ids, positive_ids = ids[:size], ids[size : 2 * size]
+        if self.query_idf is not None:  # doc-only: the model encodes documents only
+            positive, negative = splade_forward(model or self.mlm, ids[size:], mask[size:]).float().split(size)
+            anchor = self.query_idf(anchor_ids, token_mask[:size])
+            triplets = TripletBatch(
+                anchor,
+                positive,
+                negative,
+                expanded=positive,
+                own_ids=positive_ids,
+                own_mask=token_mask[size : 2 * size],
+                target_ids=anchor_ids,
+                target_mask=token_mask[:size],
+                flops_inputs=torch.cat([positive, negative]),
+            )
+            return self.loss(triplets)
+        anchor, positive, negative = splade_forward(model or self.mlm, ids, mask).float().split(size)
+        flops_inputs = anchor if self.config.loss.flops_on == "anchor" else torch.cat([anchor, positive, negative])
         triplets = TripletBatch(
-            anchor=anchor.float(),
-            positive=positive.float(),
-            negative=negative.float(),
-            anchor_ids=input_ids[:size],
-            anchor_token_mask=token_mask[:size],
-            positive_ids=input_ids[size : 2 * size],
-            positive_token_mask=token_mask[size : 2 * size],
+            anchor,
+            positive,
+            negative,
+            expanded=anchor,
+            own_ids=anchor_ids,
+            own_mask=token_mask[:size],
+            target_ids=positive_ids,
+            target_mask=token_mask[size : 2 * size],
+            flops_inputs=flops_inputs,
         )
         return self.loss(triplets)
 
@@ -260,7 +289,7 @@ class SpladeTrainer:
         self.last_eval_step = self.state.global_step
         if accelerator.is_main_process:
             with accelerator.autocast():
-                metrics = self.evaluator(self.encoder)
+                metrics = self.evaluator(self.encoder, encode_anchors=self._encode_queries())
                 validation_loss = self._validation_loss()
             record = {"step": self.state.global_step, "epoch": self.state.epoch, **metrics}
             if validation_loss is not None:
@@ -274,8 +303,18 @@ class SpladeTrainer:
             self._save_history()
         accelerator.wait_for_everyone()
 
+    def _encode_queries(self):
+        """Doc-only: anchors are queries, weighted by the (possibly trained) IDF, not encoded."""
+        if self.query_idf is None:
+            return None
+        idf = self.accelerator.unwrap_model(self.query_idf).idf()
+        return lambda texts: idf_query_vectors(self.encoder.tokenizer, idf, texts)
+
     def _save_model(self, target: Path, metrics: dict[str, float]) -> None:
-        self.encoder.save(str(target))
+        if self.query_idf is not None:
+            save_doc_only(self.encoder, self.accelerator.unwrap_model(self.query_idf).idf(), target)
+        else:
+            self.encoder.save(str(target))
         self.config.save(target / "ko_sparse_training.yaml")
         TrainingHistory(eval=[metrics]).save(target / "eval_results.json")
 

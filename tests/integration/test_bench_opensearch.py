@@ -11,15 +11,15 @@ from tests.test_bench import SMALL
 
 
 @pytest.fixture
-def encoder(trained_tiny_model):
-    from ko_sparse.model.splade import load_encoder
+def model(trained_tiny_model):
+    from ko_sparse.model.doc_only import load_model
 
-    return load_encoder(trained_tiny_model)
+    return load_model(trained_tiny_model)
 
 
-def test_sparse_rankings_and_metrics_match_the_embedded_engine(opensearch, encoder):
-    embedded = run_benchmark(SMALL, [EmbeddedSparse(encoder, "tiny", 64)], hybrid=False)[0]
-    system = OpenSearchSparse(opensearch, "ko-sparse-test-bench-sparse", EmbeddedSparse(encoder, "tiny", 64))
+def test_sparse_rankings_and_metrics_match_the_embedded_engine(opensearch, model):
+    embedded = run_benchmark(SMALL, [EmbeddedSparse(model, "tiny", 64)], hybrid=False)[0]
+    system = OpenSearchSparse(opensearch, "ko-sparse-test-bench-sparse", EmbeddedSparse(model, "tiny", 64))
     try:
         cluster = run_benchmark(SMALL, [system], hybrid=False)[0]
     finally:
@@ -59,7 +59,7 @@ def test_failed_documents_are_reported_not_dropped(opensearch):
         opensearch.indices.delete(index=index)
 
 
-def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, encoder, trained_tiny_model, tmp_path):
+def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model, trained_tiny_model, tmp_path):
     from ko_sparse.export.package import package_model
     from ko_sparse.opensearch.register import Registrar
 
@@ -69,9 +69,9 @@ def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, encode
         tmp_path, manifest.artifacts[0], registrar.model_group("ko-sparse-test-bench"), True
     )
     registrar.deploy(registered.model_id)
-    embedded = run_benchmark(SMALL, [EmbeddedSparse(encoder, "tiny", 64)], hybrid=False)[0]
+    embedded = run_benchmark(SMALL, [EmbeddedSparse(model, "tiny", 64)], hybrid=False)[0]
     system = OpenSearchSparse(
-        opensearch, "ko-sparse-test-bench-model-id", EmbeddedSparse(encoder, "tiny", 64), model_id=registered.model_id
+        opensearch, "ko-sparse-test-bench-model-id", EmbeddedSparse(model, "tiny", 64), model_id=registered.model_id
     )
     try:
         cluster = run_benchmark(SMALL, [system], hybrid=False)[0]

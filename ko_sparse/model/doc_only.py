@@ -1,0 +1,111 @@
+"""Inference-free (doc-only) sparse models: IDF-weighted query tokens, a SPLADE document encoder.
+
+Saved as a sentence-transformers ``Router``: the ``query`` route is ``SparseStaticEmbedding`` (the
+tokenizer's ids weighted by IDF, special tokens excluded), the ``document`` route is the SPLADE
+encoder. ``SparseEncoder(path).encode_query`` / ``encode_document`` use them; ``idf.json`` (keyed
+by the token strings ML-Commons decodes) sits beside them for packaging.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sentence_transformers import SparseEncoder
+from sentence_transformers.base.modules import Router
+from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding
+
+from ko_sparse.model.splade import ModelLoadError, load_encoder, special_token_ids, suppress_special_tokens
+
+
+@dataclass
+class SparseModel:
+    """What every ko-sparse command needs of a model: the document encoder, and the query IDF
+    weights when queries are not encoded by the model (doc-only)."""
+
+    encoder: SparseEncoder
+    idf: np.ndarray | None = None
+
+    @property
+    def doc_only(self) -> bool:
+        return self.idf is not None
+
+    def encode_queries(self, texts: list[str], batch_size: int = 64) -> sp.csr_matrix:
+        from ko_sparse.model.encode import encode_sparse
+
+        if self.idf is None:
+            return encode_sparse(self.encoder, texts, batch_size, self.encoder.max_seq_length)
+        return idf_query_vectors(self.encoder.tokenizer, self.idf, texts)
+
+
+class QueryIDF(torch.nn.Module):
+    """Doc-only query vectors in training: each present (non-special) token weighted by ReLU(IDF)."""
+
+    def __init__(self, idf: np.ndarray, trainable: bool = False) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.from_numpy(np.asarray(idf, np.float32)), requires_grad=trainable)
+
+    def forward(self, input_ids: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        presence = torch.zeros(input_ids.shape[0], self.weight.shape[0], device=input_ids.device)
+        presence.scatter_add_(1, input_ids, token_mask.float())
+        return presence.clamp(max=1.0) * torch.relu(self.weight)
+
+    def idf(self) -> np.ndarray:
+        return torch.relu(self.weight).detach().float().cpu().numpy()
+
+
+def idf_query_vectors(tokenizer, idf: np.ndarray, texts: list[str]) -> sp.csr_matrix:
+    """Each distinct token id of a text (no special tokens) weighted by its IDF."""
+    rows, cols = [], []
+    for row, ids in enumerate(tokenizer(list(texts), add_special_tokens=False)["input_ids"]):
+        unique = np.unique(ids)
+        rows.extend([row] * len(unique))
+        cols.extend(unique.tolist())
+    values = idf[np.asarray(cols, dtype=np.int64)] if cols else np.zeros(0, dtype=np.float32)
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=(len(texts), len(idf)), dtype=np.float32)
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def save_doc_only(encoder: SparseEncoder, idf: np.ndarray, path: str | Path) -> None:
+    """Save as a query/document Router model with ``idf.json`` beside it."""
+    from ko_sparse.export.idf import IDF_FILE, idf_json
+
+    tokenizer = encoder.tokenizer
+    query = SparseStaticEmbedding(
+        tokenizer=tokenizer, weight=torch.from_numpy(np.asarray(idf, np.float32)), frozen=True
+    )
+    router = Router.for_query_document(query_modules=[query], document_modules=list(encoder))
+    SparseEncoder(modules=[router], device="cpu").save(str(path))
+    Path(path, IDF_FILE).write_text(json.dumps(idf_json(tokenizer, idf), ensure_ascii=False), encoding="utf-8")
+
+
+def is_router_model(path: str | Path) -> bool:
+    modules = Path(path) / "modules.json"
+    return modules.is_file() and "Router" in modules.read_text(encoding="utf-8")
+
+
+def load_model(path: str | Path, max_length: int | None = None, setting: str = "--model") -> SparseModel:
+    """A bi-encoder (SPLADE SparseEncoder) or a doc-only Router model, split into its parts."""
+    if not is_router_model(path):
+        return SparseModel(load_encoder(path, max_length, setting=setting))
+    router = SparseEncoder(str(path), device="cpu")[0]
+    routes = getattr(router, "sub_modules", {})
+    query = list(routes["query"]) if "query" in routes else []
+    document = list(routes["document"]) if "document" in routes else []
+    if len(query) != 1 or not isinstance(query[0], SparseStaticEmbedding) or len(document) != 2:
+        raise ModelLoadError(
+            f"{setting}={str(path)!r}: a Router model but not ko-sparse's doc-only layout "
+            "(query: SparseStaticEmbedding; document: Transformer + SpladePooling)"
+        )
+    encoder = SparseEncoder(modules=list(document), device="cpu")
+    if max_length is not None:
+        encoder.max_seq_length = max_length
+    suppress_special_tokens(encoder[0].auto_model, special_token_ids(encoder.tokenizer))
+    idf = query[0].weight.detach().float().numpy().copy()
+    idf[special_token_ids(encoder.tokenizer)] = 0.0
+    return SparseModel(encoder, idf)
