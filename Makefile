@@ -25,5 +25,5 @@ lint: install
 test: lint  ## what CI runs
 	$(BIN)/pytest
 
-bench: install
-	$(BIN)/python -m benchmarks train_step --quick
+bench: install  ## every speed benchmark at 2-core CPU sizes, then the README table
+	$(BIN)/python -m benchmarks all --quick

@@ -1,18 +1,37 @@
-"""``python -m benchmarks NAME [--quick]``: run one benchmark (``train_step``)."""
+"""``python -m benchmarks NAME [--quick] [--repeat N]``.
+
+NAME is one benchmark, ``all`` (every benchmark, then the README table), or ``table`` (rewrite the
+README table from the latest figure of each ``results/*.jsonl``). ``--quick`` sizes everything for a
+2-core CPU machine; without it the sizes are meant for a GPU box.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import train_step
+from benchmarks import cluster, encoding, evaluation, search, table, train_step
 
-BENCHMARKS = {"train_step": train_step.main}
+BENCHMARKS = {
+    "train_step": train_step.main,
+    "encoding": encoding.main,
+    "evaluation": evaluation.main,
+    "search": search.main,
+    "opensearch": cluster.main,
+}
+
+
+def run_all(argv: list[str]) -> None:
+    for name, run in BENCHMARKS.items():
+        print(f"== {name}", file=sys.stderr, flush=True)
+        run(argv)
+    table.main([])
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
-        sys.exit(f"usage: python -m benchmarks {{{','.join(BENCHMARKS)}}} [--quick] [--repeat N]")
-    BENCHMARKS[sys.argv[1]](sys.argv[2:])
+    commands = {**BENCHMARKS, "all": run_all, "table": table.main}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: python -m benchmarks {{{','.join(commands)}}} [--quick] [--repeat N]\n\n{__doc__}")
+    commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

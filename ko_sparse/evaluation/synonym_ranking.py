@@ -90,7 +90,8 @@ class SynonymRankingEvaluator:
         candidate_index = {text: i for i, text in enumerate(self.candidates)}
         run: dict[str, dict[str, float]] = {}
         for start in range(0, len(self.anchors), self.batch_size):
-            scores = (anchors[start : start + self.batch_size] @ candidates.T).toarray()
+            # candidates @ anchors.T: scipy converts the transposed operand, and the anchor batch is the small one
+            scores = (candidates @ anchors[start : start + self.batch_size].T).T.toarray()
             for row, scores_of_anchor in enumerate(scores):
                 anchor = self.anchors[start + row]
                 if anchor in candidate_index:

@@ -15,11 +15,23 @@ from sentence_transformers import SparseEncoder
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from ko_sparse.model.max_pooled_decoder import MaxPooledDecoder, decoder_bypassed
 from ko_sparse.model.splade import mlm_of, splade_max_pool
 
 
 def splade_forward(mlm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """SPLADE vectors ``[B, V]`` of a tokenised batch."""
+    """SPLADE vectors ``[B, V]`` of a tokenised batch.
+
+    With autograd on (training), the decoder and max-pool run fused (``MaxPooledDecoder``): same
+    values and gradients, without keeping or back-propagating the ``[B, L, V]`` logits.
+    """
+    if torch.is_grad_enabled():
+        with decoder_bypassed(mlm) as decoder:
+            if decoder is not None:
+                hidden = mlm(input_ids=input_ids, attention_mask=attention_mask).logits
+        if decoder is not None:
+            pooled = MaxPooledDecoder.apply(hidden, decoder.weight, decoder.bias, attention_mask)
+            return torch.log1p(torch.relu(pooled))
     logits = mlm(input_ids=input_ids, attention_mask=attention_mask).logits
     return splade_max_pool(logits, attention_mask)
 
@@ -39,7 +51,8 @@ def encode_sparse(
     order = sorted(range(len(texts)), key=lambda i: len(tokens["input_ids"][i]), reverse=True)
     was_training = mlm.training
     mlm.eval()
-    rows, cols, values = [], [], []
+    vocab_size = mlm.get_output_embeddings().out_features
+    batches = [sp.csr_matrix((0, vocab_size), dtype=np.float32)]
     with torch.inference_mode():
         for start in tqdm(range(0, len(order), batch_size), desc="Encoding", unit="batch", disable=not show_progress):
             batch_rows = order[start : start + batch_size]
@@ -48,15 +61,20 @@ def encode_sparse(
                 return_tensors="pt",
             ).to(device)
             vectors = splade_forward(mlm, features["input_ids"], features["attention_mask"])
-            local_rows, local_cols = vectors.nonzero(as_tuple=True)
-            rows.append(np.asarray(batch_rows)[local_rows.cpu().numpy()])
-            cols.append(local_cols.cpu().numpy())
-            values.append(vectors[local_rows, local_cols].float().cpu().numpy())
+            batches.append(_to_csr(vectors))
     mlm.train(was_training)
-    vocab_size = mlm.get_output_embeddings().out_features
-    if not rows:
-        return sp.csr_matrix((len(texts), vocab_size), dtype=np.float32)
-    coo = sp.coo_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(len(texts), vocab_size)
+    in_length_order = sp.vstack(batches, format="csr")
+    return in_length_order[np.argsort(order)] if order else in_length_order
+
+
+def _to_csr(vectors: torch.Tensor) -> sp.csr_matrix:
+    """The non-zero weights of ``[B, V]`` vectors, copied to the host as CSR (row-major, no sort)."""
+    rows, cols = vectors.nonzero(as_tuple=True)
+    indptr = torch.zeros(vectors.shape[0] + 1, dtype=torch.int64, device=vectors.device)
+    indptr[1:] = torch.bincount(rows, minlength=vectors.shape[0]).cumsum(0)
+    values = vectors[rows, cols].float()
+    index_type = torch.int32 if len(cols) < 2**31 else torch.int64  # scipy's own choice: no conversion pass
+    return sp.csr_matrix(
+        (values.cpu().numpy(), cols.to(index_type).cpu().numpy(), indptr.to(index_type).cpu().numpy()),
+        shape=vectors.shape,
     )
-    return coo.tocsr()

@@ -41,7 +41,9 @@ def splade_max_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch
     functions on ``[B, V]`` instead of ``[B, L, V]``. The values equal ``SpladePooling(max, relu)``.
     """
     padding = ~attention_mask.bool().unsqueeze(-1)
-    pooled = logits.masked_fill(padding, float("-inf")).amax(dim=1)
+    # without autograd the [B, L, V] logits are ours to overwrite: no second copy of the largest tensor
+    fill = logits.masked_fill_ if not logits.requires_grad else logits.masked_fill
+    pooled = fill(padding, float("-inf")).amax(dim=1)
     return torch.log1p(torch.relu(pooled))
 
 

@@ -1,0 +1,189 @@
+"""OpenSearch speed on the local node: doc-only ``neural_sparse`` query latency against BM25, bulk
+indexing through the ingest pipeline against pre-encoded ``rank_features``.
+
+The model is the tiny doc-only model (SPLADE document encoder + IDF query weights over the corpus),
+packaged and registered with ko-sparse's own commands. The random tiny model activates nearly the
+whole vocabulary on long documents, so documents are cut to their 256 largest weights (``top_k``,
+a trained model's document size), at ingest and for the pre-encoded peer alike. Queries go to the
+cluster as text, as users send them: BM25 over the same morphemes as ``ko-sparse bench``, and
+``neural_sparse`` with the tokenizer model's id (IDF-weighted tokens, no inference). If nothing
+answers on ``--host`` and it is the default, the node is started with ``opensearch/local.sh`` and
+stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from opensearchpy import OpenSearch
+
+from benchmarks.common import DEFAULT_HOST, arguments, report, tiny_encoder
+from ko_sparse.bench.datasets import medical
+from ko_sparse.bench.morphemes import MorphemeTokenizer
+from ko_sparse.bench.opensearch_systems import EMBEDDING, MORPHEMES, TEXT, ClusterIndex, bulk_index
+from ko_sparse.export.package import package_model
+from ko_sparse.export.token_strings import token_strings
+from ko_sparse.model.doc_only import save_doc_only
+from ko_sparse.model.encode import encode_sparse
+from ko_sparse.model.idf import idf_vector
+from ko_sparse.model.pruning import Pruning
+from ko_sparse.opensearch.client import connect
+from ko_sparse.opensearch.pipelines import ingest_pipeline
+
+LOCAL_NODE = Path(__file__).resolve().parent.parent / "opensearch" / "local.sh"
+PRUNING = Pruning("top_k", 256)
+K = 10
+
+
+@contextlib.contextmanager
+def node(host: str):
+    """A client for ``host``; the local node is started (and stopped after) when nothing answers there."""
+    client = connect(host)
+    if client.ping():
+        yield client
+        return
+    if host != DEFAULT_HOST:
+        sys.exit(f"nothing answers on {host}")
+    subprocess.run([str(LOCAL_NODE), "start"], check=True)
+    try:
+        yield connect(host)
+    finally:
+        subprocess.run([str(LOCAL_NODE), "stop"], check=False)
+
+
+def register(host: str, package: Path) -> dict[str, str]:
+    """``ko-sparse register`` (reuses an identical model already there); function name -> model id."""
+    command = [sys.executable, "-m", "ko_sparse", "register", "--host", host, "--model", str(package)]
+    output = subprocess.run(
+        [*command, "--model-group", "ko-sparse-benchmarks", "--configure-cluster", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {model["function_name"]: model["model_id"] for model in json.loads(output)["models"]}
+
+
+def latencies(client: OpenSearch, index: str, bodies: list[dict], repeat: int) -> list[float]:
+    """Milliseconds per search request (client side, including the cluster's query-time inference)."""
+    for body in bodies[:5]:
+        client.search(index=index, body=body)  # warm-up
+    measured = []
+    for _ in range(repeat):
+        for body in bodies:
+            start = time.perf_counter()
+            client.search(index=index, body=body)
+            measured.append((time.perf_counter() - start) * 1000)
+    return measured
+
+
+def percentile(values: list[float], q: int) -> float:
+    return float(np.percentile(values, q))
+
+
+def timed_bulk(client: OpenSearch, index: str, documents: list[tuple[str, dict]], pipeline: str | None) -> float:
+    """Documents per second of one bulk load (index created before, refresh included)."""
+    mapping = {EMBEDDING: {"type": "rank_features"}, TEXT: {"type": "text", "index": False}}
+    client.indices.create(
+        index=index,
+        body={"settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": {"properties": mapping}},
+    )
+    start = time.perf_counter()
+    bulk_index(client, index, iter(documents), len(documents), pipeline=pipeline)
+    return len(documents) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, documents cut to 256 tokens", repeat=5)
+    spec, max_length = ("tiny:64x2", 256) if args.quick else ("tiny:768x22", 512)
+    retrieval = medical()
+    texts = list(retrieval.corpus.values())
+    encoder = tiny_encoder(spec, max_length, torch.device("cpu"))
+    with tempfile.TemporaryDirectory() as work, node(args.host) as client:
+        model_dir, package = Path(work, "model"), Path(work, "package")
+        save_doc_only(encoder, idf_vector(encoder.tokenizer, texts), model_dir)
+        package_model(model_dir, package, max_length=max_length)
+        ids = register(args.host, package)
+        strings = token_strings(encoder.tokenizer)
+        start = time.perf_counter()
+        vectors = PRUNING.apply(encode_sparse(encoder, texts, 32, max_length, show_progress=True))
+        local_encode_rate = len(texts) / (time.perf_counter() - start)
+        encoded = [
+            (
+                doc_id,
+                {EMBEDDING: {strings[i]: float(w) for i, w in zip(row.indices, row.data, strict=True) if strings[i]}},
+            )
+            for doc_id, row in zip(retrieval.corpus, vectors, strict=True)
+        ]
+        targets = [ClusterIndex(client, f"ko-sparse-benchmark-{name}") for name in ("bm25", "pre", "ingest")]
+        bm25, pre_encoded, ingested = targets
+        ingested.pipeline = f"{ingested.name}-pipeline"
+        for target in targets:
+            target.delete()  # what an interrupted run left
+        try:
+            pre_rate = timed_bulk(client, pre_encoded.name, encoded, None)
+            client.ingest.put_pipeline(
+                id=ingested.pipeline,
+                body=ingest_pipeline(ids["SPARSE_ENCODING"], (TEXT, EMBEDDING), PRUNING.kind, PRUNING.value),
+            )
+            plain = [(doc_id, {TEXT: text}) for doc_id, text in retrieval.corpus.items()]
+            ingest_rate = timed_bulk(client, ingested.name, plain, ingested.pipeline)
+            morphemes = MorphemeTokenizer()
+            client.indices.create(
+                index=bm25.name,
+                body={"mappings": {"properties": {MORPHEMES: {"type": "text", "analyzer": "whitespace"}}}},
+            )
+            bm25_docs = [(d, {MORPHEMES: " ".join(t)}) for d, t in zip(retrieval.corpus, morphemes(texts), strict=True)]
+            bulk_index(client, bm25.name, iter(bm25_docs), len(bm25_docs))
+            queries = list(retrieval.queries.values())
+            bm25_bodies = [
+                {"size": K, "_source": False, "query": {"match": {MORPHEMES: " ".join(t)}}} for t in morphemes(queries)
+            ]
+            bm25_ms = latencies(client, bm25.name, bm25_bodies, args.repeat)
+            sparse_bodies = [
+                {
+                    "size": K,
+                    "_source": False,
+                    "query": {"neural_sparse": {EMBEDDING: {"query_text": q, "model_id": ids["SPARSE_TOKENIZE"]}}},
+                }
+                for q in queries
+            ]
+            sparse_ms = latencies(client, ingested.name, sparse_bodies, args.repeat)
+        finally:
+            for target in targets:
+                target.delete()
+    shape = dict(model=spec, documents=len(texts), queries=len(queries), pruning=PRUNING.label)
+    report(
+        "opensearch_doc_only_query_p50",
+        statistics.median(sparse_ms),
+        "ms",
+        "BM25 match query (same node, same corpus)",
+        statistics.median(bm25_ms),
+        higher_is_better=False,
+        target=0.5,  # within 2x of BM25
+        p99_ms=percentile(sparse_ms, 99),
+        peer_p99_ms=percentile(bm25_ms, 99),
+        requests=len(sparse_ms),
+        **shape,
+    )
+    report(
+        "opensearch_bulk_ingest",
+        ingest_rate,
+        "documents/s",
+        "bulk of pre-encoded rank_features",
+        pre_rate,
+        local_encode_documents_per_second=local_encode_rate,  # what pre-encoding cost here, before the bulk
+        **shape,
+    )
+
+
+if __name__ == "__main__":
+    main()

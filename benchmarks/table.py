@@ -1,0 +1,65 @@
+"""The README's benchmark table, regenerated from the latest figure in each ``results/*.jsonl``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks import common
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def latest_records() -> list[dict]:
+    """The last line of each ``results/*.jsonl``, by file name."""
+    records = []
+    for path in sorted(common.RESULTS_DIR.glob("*.jsonl")):
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if lines:
+            records.append(json.loads(lines[-1]))
+    return records
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"{value:.3g}"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def _verdict(record: dict) -> str:
+    target = record.get("target")
+    if target is None:
+        return ""
+    return f"≥ {target:g}x: {'met' if record['ratio'] >= target else 'missed'}"
+
+
+def markdown(records: list[dict]) -> str:
+    rows = [
+        "| figure | ko-sparse | peer (same run) | peer value | ratio | target | machine | date |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        rows.append(
+            f"| {r['name']} | {_number(r['value'])} {r['unit']} | {r['peer']} | {_number(r['peer_value'])} | "
+            f"{r['ratio']:.2f}x | {_verdict(r)} | {r['machine']} | {r['date'][:10]} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{args.readme}: no {START} ... {END} block to fill")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    args.readme.write_text(f"{head}{START}\n{markdown(latest_records())}\n{END}{tail}", encoding="utf-8")
+    print(f"wrote the benchmark table of {args.readme}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The MLM decoder and SPLADE's max-pool fused, with a backward through the arg-max positions only.
+
+SPLADE keeps, for each text and vocabulary id, the largest logit over positions. Autograd through
+``decoder(hidden).amax(1)`` keeps the whole ``[B, L, V]`` logits alive and back-propagates a dense
+``[B, L, V]`` gradient through the decoder (two more ``B*L*V*H`` matmuls). Only one position per
+(text, id) receives gradient, and after ReLU only ids with a positive logit do, so the backward here
+gathers those ``N`` pairs: ``N*H`` work instead of ``B*L*V*H``, and only the hidden states and the
+``[B, V]`` arg-max positions are kept for it. Values and gradients equal the plain form's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+CHUNK_ELEMENTS = 1 << 24  # rows x hidden per gather in the backward, bounds its extra memory
+
+
+class MaxPooledDecoder(torch.autograd.Function):
+    """``max_l (hidden[:, l] @ weight.T + bias)`` over non-padding positions: ``[B, L, H] -> [B, V]``."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, attention_mask):
+        logits = F.linear(hidden, weight, bias)
+        logits.masked_fill_(~attention_mask.bool().unsqueeze(-1), float("-inf"))
+        pooled, positions = logits.max(dim=1)
+        ctx.save_for_backward(hidden, weight, positions)
+        ctx.has_bias = bias is not None
+        ctx.bias_dtype = bias.dtype if bias is not None else None
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad_pooled):
+        hidden, weight, positions = ctx.saved_tensors
+        batch_size, length, width = hidden.shape
+        texts, ids = grad_pooled.nonzero(as_tuple=True)
+        dtype = torch.promote_types(weight.dtype, torch.float32)  # accumulate in at least fp32
+        grads = grad_pooled[texts, ids].to(dtype)
+        rows = texts * length + positions[texts, ids]
+        flat_hidden = hidden.reshape(batch_size * length, width)
+        grad_hidden = torch.zeros(batch_size * length, width, device=hidden.device, dtype=dtype)
+        grad_weight = torch.zeros(weight.shape, device=weight.device, dtype=dtype)
+        chunk = max(1, CHUNK_ELEMENTS // width)
+        for start in range(0, len(grads), chunk):
+            part = slice(start, start + chunk)
+            scale = grads[part, None]
+            grad_hidden.index_add_(0, rows[part], scale * weight[ids[part]].to(dtype))
+            grad_weight.index_add_(0, ids[part], scale * flat_hidden[rows[part]].to(dtype))
+        grad_bias = None
+        if ctx.has_bias:
+            grad_bias = torch.zeros(weight.shape[0], device=weight.device, dtype=dtype)
+            grad_bias = grad_bias.index_add_(0, ids, grads).to(ctx.bias_dtype)
+        return grad_hidden.view_as(hidden).to(hidden.dtype), grad_weight.to(weight.dtype), grad_bias, None
+
+
+@contextlib.contextmanager
+def decoder_bypassed(mlm: torch.nn.Module):
+    """Inside, ``mlm(...).logits`` are the decoder's inputs; yields the decoder (None if there is none)."""
+    inner = getattr(mlm, "module", mlm)  # DDP-wrapped models: swap inside, still call the wrapper
+    decoder = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    if not isinstance(decoder, torch.nn.Linear):
+        yield None
+        return
+    inner.set_output_embeddings(torch.nn.Identity())
+    try:
+        yield decoder
+    finally:
+        inner.set_output_embeddings(decoder)

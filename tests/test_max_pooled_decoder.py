@@ -1,0 +1,63 @@
+"""The fused decoder + max-pool gives the plain form's values and gradients."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ko_sparse.model.encode import splade_forward
+from ko_sparse.model.max_pooled_decoder import MaxPooledDecoder
+from ko_sparse.model.splade import mlm_of, splade_max_pool
+
+
+def plain(hidden, weight, bias, mask):
+    return splade_max_pool(F.linear(hidden, weight, bias), mask)
+
+
+def fused(hidden, weight, bias, mask):
+    return torch.log1p(torch.relu(MaxPooledDecoder.apply(hidden, weight, bias, mask)))
+
+
+def test_values_and_gradients_equal_the_plain_form():
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(40, 8, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(40, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    upstream = torch.randn(3, 40, dtype=torch.float64)
+    results = []
+    for form in (plain, fused):
+        value = form(hidden, weight, bias, mask)
+        gradients = torch.autograd.grad((value * upstream).sum(), (hidden, weight, bias))
+        results.append((value, gradients))
+    (value, gradients), (fused_value, fused_gradients) = results
+    torch.testing.assert_close(fused_value, value)
+    for ours, theirs in zip(fused_gradients, gradients, strict=True):
+        torch.testing.assert_close(ours, theirs)
+    assert gradients[0][2, 1:].abs().sum() == 0  # padding positions get no gradient
+
+
+def test_gradcheck():
+    torch.manual_seed(1)
+    hidden = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    assert torch.autograd.gradcheck(lambda h, w, b: MaxPooledDecoder.apply(h, w, b, mask), (hidden, weight, bias))
+
+
+def test_splade_forward_trains_like_the_plain_model(tiny_encoder):
+    mlm = mlm_of(tiny_encoder).train()
+    texts = ["당뇨병 치료", "서울에서 부산까지 기차로 가는 방법"]
+    features = tiny_encoder.tokenizer(texts, padding=True, return_tensors="pt")
+    ids, mask = features["input_ids"], features["attention_mask"]
+    fused_vectors = splade_forward(mlm, ids, mask)
+    fused_vectors.sum().backward()
+    fused_grads = [p.grad.clone() for p in mlm.parameters()]
+    mlm.zero_grad()
+    plain_vectors = splade_max_pool(mlm(input_ids=ids, attention_mask=mask).logits, mask)
+    plain_vectors.sum().backward()
+    torch.testing.assert_close(fused_vectors, plain_vectors)
+    for ours, (name, parameter) in zip(fused_grads, mlm.named_parameters(), strict=True):
+        torch.testing.assert_close(ours, parameter.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert isinstance(mlm.get_output_embeddings(), torch.nn.Linear)  # the decoder is back in place
