@@ -191,7 +191,7 @@ def build_systems(engine, host, models, model_id, chosen, prunings, max_length, 
     sparse = sparse_systems(models, prunings, max_length, batch_size) if wants_sparse else []
     if engine == "embedded":
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
-        return [*bm25, *sparse], ["engine: embedded (bm25s and an exact scipy sparse dot product)"], []
+        return [*bm25, *sparse], ["engine: embedded (bm25s, and an exact inverted index for the sparse models)"], []
     from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
     from ko_sparse.opensearch.client import connect
 
