@@ -37,6 +37,7 @@ from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.opensearch.client import connect
+from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 
 LOCAL_NODE = Path(__file__).resolve().parent.parent / "opensearch" / "local.sh"
@@ -160,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             for target in targets:
                 target.delete()
+            for model_id in ids.values():  # a node holds at most 10 deployed models: leave none behind
+                MLCommons(client).undeploy(model_id)
+                MLCommons(client).delete(model_id)
     shape = dict(model=spec, documents=len(texts), queries=len(queries), pruning=PRUNING.label)
     report(
         "opensearch_doc_only_query_p50",

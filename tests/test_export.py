@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -78,6 +80,16 @@ def test_model_config_has_size_and_sha256_of_the_zip(packaged):
     }
     assert Manifest.load(output) == manifest
     assert "ko-sparse register" in (output / "README.md").read_text()
+
+
+def test_packaging_the_same_model_again_gives_the_same_bytes(saved_model, tmp_path):
+    # separate processes, as users re-run it (TorchScript renames classes traced twice in one process)
+    hashes = []
+    for run in ("first", "second"):
+        command = [sys.executable, "-m", "ko_sparse", "package", str(saved_model), "--output", str(tmp_path / run)]
+        subprocess.run([*command, "--max-length", "48"], check=True, capture_output=True)
+        hashes.append([a.sha256 for a in Manifest.load(tmp_path / run).artifacts])
+    assert hashes[0] == hashes[1]  # so register recognises a re-packaged model instead of uploading it again
 
 
 def test_trace_takes_a_dict_and_returns_the_encoder_vectors(packaged, saved_model):

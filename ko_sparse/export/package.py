@@ -33,6 +33,9 @@ MODE_DESCRIPTIONS = {
 MODES = tuple(MODE_DESCRIPTIONS)
 
 
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+
+
 class PackagingError(RuntimeError):
     """The model cannot be packaged as asked; the message says why and what to do."""
 
@@ -176,7 +179,11 @@ def _write_artifact(folder: Path, name: str, function_name: str, description: st
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
         for file_name, content in files.items():
-            zipped.writestr(file_name, content)  # flat: ML-Commons reads the zip's top level only
+            # flat (ML-Commons reads the top level only) and with a fixed date: the same model gives the
+            # same bytes and sha256, so a re-packaged model is recognised by register instead of re-uploaded
+            entry = zipfile.ZipInfo(file_name, date_time=ZIP_DATE)
+            entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            zipped.writestr(entry, content)
     content = archive.getvalue()
     (folder / f"{name}.zip").write_bytes(content)
     artifact = Artifact(

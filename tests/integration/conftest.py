@@ -12,10 +12,11 @@ import pytest
 from opensearchpy import OpenSearch
 
 from ko_sparse.opensearch.client import connect
-from ko_sparse.opensearch.ml_commons import MLCommons
+from ko_sparse.opensearch.ml_commons import ML, MLCommons
 
 LOCAL_NODE = Path(__file__).resolve().parents[2] / "opensearch" / "local.sh"
 URL_ENV = "KO_SPARSE_OPENSEARCH_URL"
+OWN_GROUPS = ("ko-sparse-test", "ko-sparse-benchmarks")  # model groups only tests and benchmarks create
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,7 +52,20 @@ def opensearch(opensearch_url: str) -> OpenSearch:
 
 @pytest.fixture(scope="session")
 def ml(opensearch: OpenSearch) -> MLCommons:
-    return MLCommons(opensearch)
+    ml = MLCommons(opensearch)
+    undeploy_leftovers(ml)
+    return ml
+
+
+def undeploy_leftovers(ml: MLCommons) -> None:
+    """Undeploy models an interrupted test or benchmark run left deployed (a node holds at most 10)."""
+    groups = ml.request("POST", f"{ML}/model_groups/_search", {"size": 1000, "query": {"match_all": {}}})
+    own = [hit["_id"] for hit in groups["hits"]["hits"] if hit["_source"]["name"].startswith(OWN_GROUPS)]
+    if not own:
+        return
+    query = {"bool": {"filter": [{"terms": {"model_group_id": own}}, {"terms": {"model_state": ["DEPLOYED"]}}]}}
+    for hit in ml.request("POST", f"{ML}/models/_search", {"size": 1000, "query": query})["hits"]["hits"]:
+        ml.undeploy(hit["_id"])
 
 
 @pytest.fixture(scope="session")
