@@ -61,3 +61,23 @@ def test_splade_forward_trains_like_the_plain_model(tiny_encoder):
     for ours, (name, parameter) in zip(fused_grads, mlm.named_parameters(), strict=True):
         torch.testing.assert_close(ours, parameter.grad, rtol=1e-4, atol=1e-6, msg=name)
     assert isinstance(mlm.get_output_embeddings(), torch.nn.Linear)  # the decoder is back in place
+
+
+def test_bf16_autocast_matches_the_plain_form_and_keeps_fp32_gradients():
+    torch.manual_seed(2)
+    hidden = torch.randn(2, 6, 16, requires_grad=True)
+    weight = torch.randn(50, 16, requires_grad=True)
+    bias = torch.randn(50, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    results = []
+    for form in (plain, fused):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            value = form(hidden, weight, bias, mask)
+        gradients = torch.autograd.grad(value.float().sum(), (hidden, weight, bias))
+        results.append((value, gradients))
+    (value, gradients), (fused_value, fused_gradients) = results
+    assert fused_value.dtype == value.dtype == torch.bfloat16
+    torch.testing.assert_close(fused_value, value)
+    for ours, theirs in zip(fused_gradients, gradients, strict=True):
+        assert ours.dtype == torch.float32
+        torch.testing.assert_close(ours, theirs, rtol=2e-2, atol=2e-2)

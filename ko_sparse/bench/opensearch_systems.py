@@ -118,12 +118,14 @@ class OpenSearchBM25:
             {"analyzer": self.analyzer},
         )
 
+    def query_body(self, text: str, k: int) -> dict:
+        """The ``match`` request for ``text``: raw for nori, else its morphemes (tokenised here)."""
+        value = text if self.nori else " ".join(self.tokenizer([text])[0])
+        return {"size": k, "_source": False, "query": {"match": {MORPHEMES: value}}}
+
     def search(self, queries: dict[str, str], k: int) -> SearchOutput:
         def one(text: str) -> dict[str, float]:
-            value = text if self.nori else " ".join(self.tokenizer([text])[0])
-            hits = self.client.search(
-                index=self.target.name, body={"size": k, "_source": False, "query": {"match": {MORPHEMES: value}}}
-            )["hits"]["hits"]
+            hits = self.client.search(index=self.target.name, body=self.query_body(text, k))["hits"]["hits"]
             return {hit["_id"]: hit["_score"] for hit in hits}
 
         return timed_search(queries, one)

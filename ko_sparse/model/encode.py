@@ -29,9 +29,8 @@ def splade_forward(mlm: PreTrainedModel, input_ids: torch.Tensor, attention_mask
         with decoder_bypassed(mlm) as decoder:
             if decoder is not None:
                 hidden = mlm(input_ids=input_ids, attention_mask=attention_mask).logits
-        if decoder is not None:
-            pooled = MaxPooledDecoder.apply(hidden, decoder.weight, decoder.bias, attention_mask)
-            return torch.log1p(torch.relu(pooled))
+                pooled = MaxPooledDecoder.apply(hidden, decoder.weight, decoder.bias, attention_mask)
+                return torch.log1p(torch.relu(pooled))
     logits = mlm(input_ids=input_ids, attention_mask=attention_mask).logits
     return splade_max_pool(logits, attention_mask)
 

@@ -13,6 +13,7 @@ from opensearchpy import OpenSearch
 
 from ko_sparse.opensearch.client import connect
 from ko_sparse.opensearch.ml_commons import ML, MLCommons
+from ko_sparse.opensearch.register import DEPLOYED_STATES
 
 LOCAL_NODE = Path(__file__).resolve().parents[2] / "opensearch" / "local.sh"
 URL_ENV = "KO_SPARSE_OPENSEARCH_URL"
@@ -63,7 +64,8 @@ def undeploy_leftovers(ml: MLCommons) -> None:
     own = [hit["_id"] for hit in groups["hits"]["hits"] if hit["_source"]["name"].startswith(OWN_GROUPS)]
     if not own:
         return
-    query = {"bool": {"filter": [{"terms": {"model_group_id": own}}, {"terms": {"model_state": ["DEPLOYED"]}}]}}
+    deployed = {"terms": {"model_state": list(DEPLOYED_STATES)}}
+    query = {"bool": {"filter": [{"terms": {"model_group_id": own}}, deployed]}}
     for hit in ml.request("POST", f"{ML}/models/_search", {"size": 1000, "query": query})["hits"]["hits"]:
         ml.undeploy(hit["_id"])
 
