@@ -14,7 +14,9 @@ stopped afterwards.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -26,16 +28,16 @@ import numpy as np
 import torch
 from opensearchpy import OpenSearch
 
-from benchmarks.common import DEFAULT_HOST, arguments, report, tiny_encoder
+from benchmarks.common import arguments, report, tiny_encoder
 from ko_sparse.bench.datasets import medical
 from ko_sparse.bench.opensearch_systems import EMBEDDING, TEXT, ClusterIndex, OpenSearchBM25, bulk_index
 from ko_sparse.export.package import package_model
-from ko_sparse.export.token_strings import token_strings
 from ko_sparse.model.doc_only import save_doc_only
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.pruning import Pruning
-from ko_sparse.opensearch.client import connect
+from ko_sparse.model.token_strings import token_strings
+from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection, resolve
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 
@@ -45,29 +47,40 @@ K = 10
 
 
 @contextlib.contextmanager
-def node(host: str):
-    """A client for ``host``; the local node is started (and stopped after) when nothing answers there."""
-    client = connect(host)
+def node(connection: ClusterConnection):
+    """A client for the cluster; the local node is started (and stopped after) when nothing answers on
+    the default address."""
+    client = connection.client()
     if client.ping():
         yield client
         return
-    if host != DEFAULT_HOST:
-        sys.exit(f"nothing answers on {host}")
+    if connection.url != ClusterConnection().url:
+        sys.exit(f"nothing answers on {connection.url}")
     subprocess.run([str(LOCAL_NODE), "start"], check=True)
     try:
-        yield connect(host)
+        yield connection.client()
     finally:
         subprocess.run([str(LOCAL_NODE), "stop"], check=False)
 
 
-def register(host: str, package: Path) -> dict[str, str]:
-    """``ko-sparse register`` (reuses an identical model already there); function name -> model id."""
-    command = [sys.executable, "-m", "ko_sparse", "register", "--host", host, "--model", str(package)]
+def register(connection: ClusterConnection, package: Path) -> dict[str, str]:
+    """``ko-sparse register`` (reuses an identical model already there); function name -> model id.
+
+    The password reaches it through ``OPENSEARCH_PASSWORD`` in its environment, as for any user."""
+    options = ["--host", connection.host]
+    if connection.user:
+        options += ["--user", connection.user]
+    if connection.ca_certs:
+        options += ["--ca-certs", connection.ca_certs]
+    if connection.insecure:
+        options.append("--insecure")
+    command = [sys.executable, "-m", "ko_sparse", "register", *options, "--model", str(package)]
     output = subprocess.run(
         [*command, "--model-group", "ko-sparse-benchmarks", "--configure-cluster", "--json"],
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, **({PASSWORD_ENV: connection.password} if connection.password else {})},
     ).stdout
     return {model["function_name"]: model["model_id"] for model in json.loads(output)["models"]}
 
@@ -107,11 +120,12 @@ def main(argv: list[str] | None = None) -> None:
     retrieval = medical()
     texts = list(retrieval.corpus.values())
     encoder = tiny_encoder(spec, max_length, torch.device("cpu"))
-    with tempfile.TemporaryDirectory() as work, node(args.host) as client:
+    connection = resolve(args.host, args.user, args.ca_certs, args.insecure, getpass.getpass)
+    with tempfile.TemporaryDirectory() as work, node(connection) as client:
         model_dir, package = Path(work, "model"), Path(work, "package")
         save_doc_only(encoder, idf_vector(encoder.tokenizer, texts), model_dir)
         package_model(model_dir, package, max_length=max_length)
-        ids = register(args.host, package)
+        ids = register(connection, package)
         strings = token_strings(encoder.tokenizer)
         start = time.perf_counter()
         vectors = PRUNING.apply(encode_sparse(encoder, texts, 32, max_length, show_progress=True))

@@ -17,10 +17,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ko_sparse.model.splade import load_encoder
 from ko_sparse.model.tiny import resolve_base_model
+from ko_sparse.opensearch.client import CONNECTION_OPTIONS
 from ko_sparse.paths import cache_dir
 
 RESULTS_DIR = Path(__file__).parent / "results"
-DEFAULT_HOST = "localhost:9200"
 
 
 def arguments(argv: list[str] | None, description: str, quick_help: str, repeat: int = 3) -> argparse.Namespace:
@@ -28,7 +28,9 @@ def arguments(argv: list[str] | None, description: str, quick_help: str, repeat:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per figure; the median is reported")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="the cluster of the opensearch benchmark")
+    for option in CONNECTION_OPTIONS:  # the same connection options as every ko-sparse command
+        extra = {"action": "store_true"} if option.is_flag else {}
+        parser.add_argument(option.flag, help=f"opensearch benchmark: {option.help}", **extra)
     return parser.parse_args(argv)
 
 

@@ -22,11 +22,11 @@ from benchmarks.common import (
     report_utilisation,
     tiny_encoder,
 )
-from ko_sparse.data.pairs import read_parakqc_sets
 from ko_sparse.losses import LossConfig, SpladeTripletLoss, TripletBatch, token_activation_loss
 from ko_sparse.losses import notebook_reference as notebook
 from ko_sparse.model.encode import splade_forward
 from ko_sparse.model.splade import mlm_of
+from ko_sparse.resources.parakqc import read_parakqc_sets
 from ko_sparse.train.collator import TripletCollator
 
 CONFIG = LossConfig()

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from ko_sparse.bench.datasets import RetrievalSet, load_set, medical, miracl_perturbed
-from ko_sparse.bench.morphemes import MorphemeTokenizer
 from ko_sparse.bench.runner import run_benchmark
 from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse, reciprocal_rank_fusion
 from ko_sparse.cli.main import cli
-from ko_sparse.data.errors import DataError
+from ko_sparse.errors import DataError
+from ko_sparse.text.morphemes import MorphemeTokenizer
 
 SMALL = RetrievalSet(
     "small",

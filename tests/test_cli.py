@@ -3,22 +3,100 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from ko_sparse.cli.main import cli
 
-COMMANDS = ["train", "expand"]
+README = Path(__file__).resolve().parents[1] / "README.md"
+CLUSTER_COMMANDS = ["register", "bench"]  # every command that talks to a cluster
 
 
-@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command of the CLI, e.g. ("data", "build")."""
+    paths = []
+    for name, command in sorted(group.commands.items()):
+        paths.append((*prefix, name))
+        if isinstance(command, click.Group):
+            paths.extend(command_paths(command, (*prefix, name)))
+    return paths
+
+
+def find_command(path: tuple[str, ...]) -> click.Command:
+    command = cli
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+def test_the_cli_has_the_pipeline_commands():
+    assert {"train", "expand", "data", "package", "register", "bench"} <= {path[0] for path in command_paths()}
+
+
+@pytest.mark.parametrize("command", [(), *command_paths()], ids=lambda path: " ".join(path) or "ko-sparse")
 def test_every_command_has_help(command):
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage: " in result.output
-    if command:
+    if command and not isinstance(find_command(command), click.Group):
         assert "Example" in result.output
+
+
+def readme_invocations() -> list[tuple[tuple[str, ...], str, str]]:
+    """(command path, option, line) for every ``--option`` a README command line shows."""
+    found = []
+    paths = sorted(command_paths(), key=len, reverse=True)
+    text = README.read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():
+        match = re.search(r"ko-sparse ((?:[a-z-]+ ?){1,2})(.*)", line)
+        if not match:
+            continue
+        words = match.group(1).split()
+        path = next((p for p in paths if tuple(words[: len(p)]) == p), None)
+        if path is None:
+            continue
+        options = re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", " ".join(words[len(path) :]) + " " + match.group(2))
+        found.extend((path, option, line.strip()) for option in options)
+    return found
+
+
+def test_the_readme_shows_commands():
+    assert len(readme_invocations()) > 20
+
+
+@pytest.mark.parametrize(("path", "option", "line"), readme_invocations(), ids=lambda v: str(v)[:60])
+def test_every_option_the_readme_shows_exists(path, option, line):
+    command = find_command(path)
+    names = {name for param in command.params for name in [*param.opts, *param.secondary_opts]} | {"--help"}
+    assert option in names, f"README line {line!r}: `ko-sparse {' '.join(path)}` has no {option}"
+
+
+@pytest.mark.parametrize("path", CLUSTER_COMMANDS)
+def test_every_cluster_command_takes_the_same_connection_options(path):
+    options = {name for param in find_command((path,)).params for name in param.opts}
+    assert {"--host", "--user", "--ca-certs", "--insecure"} <= options
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["register", "--model", "."],
+        ["bench", "--engine", "opensearch", "--systems", "bm25", "--index", "medical", "--output", "{out}"],
+    ],
+    ids=["register", "bench"],
+)
+def test_credentials_in_host_are_refused_before_anything_is_sent(arguments, tmp_path):
+    host = "https://admin:s3cret-pw@127.0.0.1:1"
+    arguments = [argument.format(out=tmp_path) for argument in arguments]
+    result = CliRunner().invoke(cli, [*arguments, "--host", host])
+    assert result.exit_code == 2, result.output
+    assert "must not contain credentials" in result.output
+    assert "s3cret-pw" not in result.output and "admin" not in result.output
+    assert not list(tmp_path.iterdir())  # nothing saved
 
 
 def test_expand_shows_weighted_tokens(tiny_encoder, tmp_path):

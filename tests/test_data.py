@@ -7,10 +7,10 @@ import json
 import pytest
 from datasets import Dataset, DatasetDict
 
-from ko_sparse.data.errors import DataError
-from ko_sparse.data.pairs import read_parakqc_sets
 from ko_sparse.data.paraphrase_triplets import build_paraphrase_triplets
 from ko_sparse.data.triplets import load_eval_pairs, load_triplets
+from ko_sparse.errors import DataError
+from ko_sparse.resources.parakqc import read_parakqc_sets
 
 ROW = {"anchor": "당뇨병", "positive": "혈당 질환", "negative": "무릎 관절", "difficulty": "hard"}
 

@@ -10,10 +10,10 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 
 from ko_sparse.cli.main import cli
 from ko_sparse.data.build import BuildConfig, build_dataset
-from ko_sparse.data.errors import DataError
 from ko_sparse.data.pairs import Pair, user_pairs
 from ko_sparse.data.synonyms import MiningThresholds, cross_encoder_filter, mine_term_pairs
 from ko_sparse.data.triplets import load_eval_pairs, load_triplets
+from ko_sparse.errors import DataError
 from ko_sparse.resources import TOKENIZER_DIR
 
 TRUE_PAIR = ("당뇨", "당뇨병")

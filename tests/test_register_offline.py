@@ -9,7 +9,7 @@ from opensearchpy import TransportError
 
 from ko_sparse.cli.main import cli
 from ko_sparse.opensearch import retry as retry_module
-from ko_sparse.opensearch.client import connect, parse_host
+from ko_sparse.opensearch.client import ClusterConnection, parse_host, resolve
 from ko_sparse.opensearch.pipelines import ingest_pipeline, parse_field_map, sparse_index
 from ko_sparse.opensearch.retry import with_backoff
 
@@ -30,9 +30,30 @@ def test_parse_host(host, expected):
 def test_bad_host_and_missing_password(monkeypatch):
     with pytest.raises(ValueError, match="expected HOST:PORT"):
         parse_host("ftp://x")
+    with pytest.raises(ValueError, match="expected HOST:PORT"):
+        parse_host("localhost:port")
     monkeypatch.delenv("OPENSEARCH_PASSWORD", raising=False)
     with pytest.raises(ValueError, match="OPENSEARCH_PASSWORD"):
-        connect("localhost:9200", user="admin")
+        resolve("localhost:9200", user="admin")
+
+
+def test_credentials_in_the_host_are_refused_and_never_repeated():
+    with pytest.raises(ValueError, match="must not contain credentials") as refused:
+        parse_host("https://admin:s3cret-pw@search.example.com:9200")
+    assert "s3cret-pw" not in str(refused.value) and "admin" not in str(refused.value)
+
+
+def test_connection_resolves_the_environment_and_hides_the_password(monkeypatch, tmp_path):
+    ca = tmp_path / "ca.pem"
+    monkeypatch.setenv("KO_SPARSE_OPENSEARCH_URL", "https://search.example.com:9201")
+    monkeypatch.setenv("OPENSEARCH_USER", "reader")
+    monkeypatch.setenv("OPENSEARCH_PASSWORD", "s3cret-pw")
+    monkeypatch.setenv("OPENSEARCH_CA_CERTS", str(ca))
+    connection = resolve()
+    assert connection == ClusterConnection("https://search.example.com:9201", "reader", "s3cret-pw", str(ca))
+    assert connection.url == "https://search.example.com:9201"
+    assert "s3cret-pw" not in repr(connection)
+    assert resolve("localhost:9200", user="admin").host == "localhost:9200"  # options win over the environment
 
 
 def test_backoff_retries_passing_failures_only(monkeypatch):

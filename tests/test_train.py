@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ko_sparse.data.errors import DataError
+from ko_sparse.errors import DataError
 from ko_sparse.train.config import load_config
 from ko_sparse.train.history import TrainingHistory
 from ko_sparse.train.trainer import SpladeTrainer, TrainingInterrupted

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ko_sparse.data.errors import DataError
 from ko_sparse.data.jsonl import read_jsonl
+from ko_sparse.errors import DataError
 from ko_sparse.resources import RETRIEVAL_DIR
 
 MIRACL = RETRIEVAL_DIR / "miracl-ko-dev-judged"

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from opensearchpy import OpenSearch, helpers
 from tqdm.auto import tqdm
 
-from ko_sparse.bench.morphemes import MorphemeTokenizer
 from ko_sparse.bench.systems import EmbeddedSparse, IndexStats, SearchOutput, timed_search
-from ko_sparse.export.token_strings import token_strings
+from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 from ko_sparse.opensearch.rank_features import MAX_LINEAR_QUERY_WEIGHT
+from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TEXT, MORPHEMES, EMBEDDING = "text", "morphemes", "embedding"
 

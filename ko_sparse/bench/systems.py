@@ -14,10 +14,10 @@ from typing import Protocol
 import scipy.sparse as sp
 
 from ko_sparse.bench.inverted_index import InvertedIndex
-from ko_sparse.bench.morphemes import MorphemeTokenizer
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.pruning import Pruning
+from ko_sparse.text.morphemes import MorphemeTokenizer
 
 Run = dict[str, dict[str, float]]
 RRF_K = 60

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.errors import cluster_errors, user_errors
 
 SYSTEMS = ("bm25", "sparse", "hybrid")
@@ -42,7 +43,7 @@ def list_sets() -> None:
     show_default=True,
     help="embedded: in-process, no server. opensearch: index and query a live cluster (--host).",
 )
-@click.option("--host", default="localhost:9200", show_default=True, help="Cluster address for --engine opensearch.")
+@cluster_options
 @click.option(
     "--model",
     "models",
@@ -80,7 +81,18 @@ def list_sets() -> None:
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
 @click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
 def bench_command(
-    index_name, engine, host, models, model_id, systems, prunings, max_length, batch_size, output_dir, keep, list_only
+    index_name,
+    engine,
+    cluster: ClusterOptions,
+    models,
+    model_id,
+    systems,
+    prunings,
+    max_length,
+    batch_size,
+    output_dir,
+    keep,
+    list_only,
 ) -> None:
     """Compare BM25, the sparse model and their hybrid on a Korean retrieval set.
 
@@ -117,9 +129,10 @@ def bench_command(
         except UnknownSetError as error:
             raise click.UsageError(str(error)) from error
         click.echo(f"{dataset.name}: {dataset.summary()}")
-    with user_errors(), cluster_errors(host):
+    connection = cluster.connection() if engine == "opensearch" else None
+    with user_errors(), cluster_errors(connection.url if connection else ""):
         built, notes, cleanup = build_systems(
-            engine, host, models, model_id, chosen, prunings, max_length, batch_size, dataset.name
+            engine, connection, models, model_id, chosen, prunings, max_length, batch_size, dataset.name
         )
         try:
             results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
@@ -131,7 +144,7 @@ def bench_command(
     settings = {
         "index": index_name,
         "engine": engine,
-        "host": host if engine == "opensearch" else None,
+        "host": connection.url if connection else None,
         "models": list(models),
         "model_id": model_id,
         "systems": chosen,
@@ -183,7 +196,7 @@ def sparse_systems(models, prunings, max_length, batch_size):
     return systems
 
 
-def build_systems(engine, host, models, model_id, chosen, prunings, max_length, batch_size, set_name):
+def build_systems(engine, connection, models, model_id, chosen, prunings, max_length, batch_size, set_name):
     """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
     from ko_sparse.bench.systems import EmbeddedBM25
 
@@ -193,16 +206,15 @@ def build_systems(engine, host, models, model_id, chosen, prunings, max_length, 
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
         return [*bm25, *sparse], ["engine: embedded (bm25s, and an exact inverted index for the sparse models)"], []
     from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
-    from ko_sparse.opensearch.client import connect
 
-    client = connect(host)
+    client = connection.client()
     prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
     systems = []
     if "bm25" in chosen or "hybrid" in chosen:
         systems.append(OpenSearchBM25(client, f"{prefix}-bm25"))
     for number, local in enumerate(sparse):
         systems.append(OpenSearchSparse(client, f"{prefix}-sparse-{number}", local, model_id))
-    notes = [f"engine: OpenSearch at {host}", quantised_scores_note()]
+    notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note()]
     if systems and isinstance(systems[0], OpenSearchBM25):
         notes.append(f"BM25 analyzer: {systems[0].analyzer}")
     return systems, notes, [system.target.delete for system in systems]

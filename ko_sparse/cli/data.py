@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -154,7 +155,12 @@ def build_command(
             ),
             seed=seed,
         )
-        stats = build_dataset(config)
+        model_ranker = None
+        if model:
+            from ko_sparse.model.ranking import sparse_ranker
+
+            model_ranker = functools.partial(sparse_ranker, model)
+        stats = build_dataset(config, model_ranker)
     for name, split in stats["splits"].items():
         click.echo(f"{name}: {split['rows']:,} triplets, difficulty {split['difficulty']}")
     click.echo(

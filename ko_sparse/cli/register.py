@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
+from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.errors import cluster_errors
-from ko_sparse.opensearch.client import PASSWORD_ENV
 
 
 @click.command("register")
-@click.option("--host", required=True, help="Cluster address: localhost:9200, http(s)://host:port.")
+@cluster_options
 @click.option(
     "--model",
     "package_dir",
@@ -48,14 +48,11 @@ from ko_sparse.opensearch.client import PASSWORD_ENV
     "--search-pipeline",
     help="Create a two-phase neural_sparse search pipeline and make it the index default.",
 )
-@click.option("--user", help=f"Basic-auth user; the password comes from {PASSWORD_ENV} or a prompt.")
-@click.option("--ca-certs", type=click.Path(exists=True, dir_okay=False), help="CA bundle for https.")
-@click.option("--insecure", is_flag=True, help="Do not verify the server certificate (only when asked).")
 @click.option("--configure-cluster", is_flag=True, help="Set the ML settings the upload needs (persistent).")
 @click.option("--timeout", default=600, show_default=True, type=int, help="Seconds to wait for a deploy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def register_command(
-    host,
+    cluster: ClusterOptions,
     package_dir,
     model_group,
     deploy,
@@ -66,9 +63,6 @@ def register_command(
     prune_ratio,
     index,
     search_pipeline,
-    user,
-    ca_certs,
-    insecure,
     configure_cluster,
     timeout,
     as_json,
@@ -85,22 +79,17 @@ def register_command(
       ko-sparse register --host localhost:9200 --model pkg --pipeline ko-sparse --index docs
       OPENSEARCH_PASSWORD=... ko-sparse register --host https://search:9200 --user admin --model pkg
     """
-    from ko_sparse.opensearch.client import connect
     from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
     from ko_sparse.opensearch.register import Registrar, apply_settings, load_package, required_settings
 
-    password = None
-    if user is not None:
-        import os
-
-        password = os.environ.get(PASSWORD_ENV) or click.prompt(f"Password for {user}", hide_input=True)
     try:
         fields = parse_field_map(field_map)
-        client = connect(host, user, password, ca_certs, insecure)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    connection = cluster.connection()
+    client = connection.client()
     say = (lambda *_: None) if as_json else click.echo
-    with cluster_errors(host):
+    with cluster_errors(connection.url):
         package_path, manifest = load_package(package_dir)
         registrar = Registrar(client, progress=not as_json, deploy_timeout=timeout)
         registrar.check_plugin()

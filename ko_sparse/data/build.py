@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
-from ko_sparse.bench.morphemes import MorphemeTokenizer
 from ko_sparse.data.corpus import read_documents
-from ko_sparse.data.errors import DataError
 from ko_sparse.data.jsonl import write_jsonl
 from ko_sparse.data.negatives import (
     DIFFICULTIES,
@@ -46,6 +45,8 @@ from ko_sparse.data.synonyms import (
     mine_term_pairs,
     phrases,
 )
+from ko_sparse.errors import DataError
+from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TRIPLETS_DIR = "triplets"
 EVAL_PAIRS_FILE = "eval_pairs.jsonl"
@@ -167,7 +168,9 @@ def syllables(texts: list[str]) -> list[list[str]]:
     return [[ch for ch in text if not ch.isspace()] for text in texts]
 
 
-def build_dataset(config: BuildConfig) -> dict:
+def build_dataset(config: BuildConfig, model_ranker: Callable[[list[str]], Ranker] | None = None) -> dict:
+    """Write the outputs; ``model_ranker(pool)`` (from ``--model``) adds a sparse model's ranking of sentence
+    negatives, fused with BM25's."""
     rng = random.Random(config.seed)
     tokenize = MorphemeTokenizer()
     pairs, per_origin = collect_pairs(config, rng)
@@ -212,8 +215,8 @@ def build_dataset(config: BuildConfig) -> dict:
         group_of = {text: members[groups.find(text)] for text in groups.parent}
         validation_roots = split_groups(members, config.validation_fraction, rng)
         ranker = bm25_ranker(pool, tokenizer)
-        if config.model and kind == "sentence":
-            ranker = fused_ranker([ranker, sparse_ranker(config.model, pool)])
+        if model_ranker is not None and kind == "sentence":
+            ranker = fused_ranker([ranker, model_ranker(pool)])
         for split in ("train", "validation"):
             chosen = [(a, p) for a, p in examples if (groups.find(a) in validation_roots) == (split == "validation")]
             output.setdefault(split, []).extend(
@@ -236,24 +239,6 @@ def corpus_frequency_filter(terms: list[TermPair], corpus: list[str], tokenize, 
     report.removed["corpus_frequency"] = len(terms) - len(kept)
     report.kept = len(kept)
     return kept
-
-
-def sparse_ranker(model: str, pool: list[str]) -> Ranker:
-    """Pool ranked by the current sparse model's dot product."""
-    import numpy as np
-
-    from ko_sparse.model.encode import encode_sparse
-    from ko_sparse.model.splade import load_encoder
-
-    encoder = load_encoder(model, setting="--model")
-    documents = encode_sparse(encoder, pool, 64, show_progress=True)
-
-    def rank(anchors: list[str]) -> list[list[int]]:
-        scores = (encode_sparse(encoder, anchors, 64) @ documents.T).toarray()
-        top = np.argsort(-scores, axis=1)[:, :200]
-        return [[int(i) for i in row if scores[r, i] > 0] for r, row in enumerate(top)]
-
-    return rank
 
 
 def write_outputs(config: BuildConfig, output: dict, terms: list[TermPair], report, per_origin: Counter) -> dict:

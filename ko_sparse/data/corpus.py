@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ko_sparse.data.errors import DataError
 from ko_sparse.data.jsonl import read_jsonl
+from ko_sparse.errors import DataError
 
 
 def read_documents(location: str, setting: str = "--corpus") -> Iterator[str]:

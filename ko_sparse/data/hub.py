@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ko_sparse.data.errors import DataError
+from ko_sparse.errors import DataError
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, list[str | None]]:

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ko_sparse.data.errors import DataError
 from ko_sparse.data.jsonl import read_jsonl
+from ko_sparse.errors import DataError
 from ko_sparse.resources import PAIRS_DIR
+from ko_sparse.resources.parakqc import read_parakqc_sets
 
-PARAKQC_SET_SIZE = 10
 BUNDLED_SOURCES = ("parakqc", "korsts", "kornli", "question_pair")
 
 
@@ -26,12 +26,6 @@ class Pair:
     source: str
     target: str
     origin: str
-
-
-def read_parakqc_sets(path: Path = PAIRS_DIR / "paraKQC" / "paraKQC_v1.txt") -> list[list[str]]:
-    """paraKQC's 1,000 paraphrase sets: ten consecutive lines (codes, codes, sentence) form a set."""
-    sentences = [line.split("\t")[2].strip() for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [sentences[i : i + PARAKQC_SET_SIZE] for i in range(0, len(sentences), PARAKQC_SET_SIZE)]
 
 
 def parakqc_pairs() -> Iterator[Pair]:

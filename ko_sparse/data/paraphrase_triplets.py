@@ -13,7 +13,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from ko_sparse.data.jsonl import write_jsonl
-from ko_sparse.data.pairs import read_parakqc_sets
+from ko_sparse.resources.parakqc import read_parakqc_sets
 
 BUILTIN_PREFIX = "builtin:"
 BUILD_VERSION = 3  # bump when the built-in set changes, so cached copies are rebuilt

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from ko_sparse.data.errors import DataError
 from ko_sparse.data.jsonl import read_jsonl
+from ko_sparse.errors import DataError
 
 TEXT_COLUMNS = ("anchor", "positive", "negative")
 DIFFICULTY_COLUMN = "difficulty"

@@ -20,10 +20,10 @@ import torch
 
 from ko_sparse import __version__
 from ko_sparse.data.corpus import read_documents
-from ko_sparse.export.idf import IDF_FILE, idf_json, idf_weights
 from ko_sparse.export.token_strings import check_no_collisions, tokenizer_json
 from ko_sparse.export.torchscript import Verification, eager_module, trace, verify
 from ko_sparse.model.doc_only import SparseModel, load_model
+from ko_sparse.model.idf import IDF_FILE, idf_json, idf_vector
 
 MANIFEST = "package.json"
 MODE_DESCRIPTIONS = {
@@ -166,7 +166,8 @@ def package_model(
 
 def _idf(model: SparseModel, idf_corpus: str | Path | None) -> dict[str, float]:
     if idf_corpus is not None:
-        return idf_weights(model.encoder.tokenizer, read_documents(str(idf_corpus), "--idf-corpus"))
+        tokenizer = model.encoder.tokenizer
+        return idf_json(tokenizer, idf_vector(tokenizer, read_documents(str(idf_corpus), "--idf-corpus")))
     if model.idf is not None:
         return idf_json(model.encoder.tokenizer, model.idf)
     raise PackagingError(

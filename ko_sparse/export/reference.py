@@ -14,7 +14,7 @@ import zipfile
 import torch
 from tokenizers import Tokenizer
 
-from ko_sparse.export.idf import IDF_FILE
+from ko_sparse.model.idf import IDF_FILE
 
 
 def _read(archive: bytes) -> dict[str, bytes]:

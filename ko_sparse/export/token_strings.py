@@ -1,4 +1,4 @@
-"""Token strings as ML-Commons sees them, and the tokenizer.json it loads.
+"""Checks on the token strings ML-Commons decodes, and the tokenizer.json it loads.
 
 ML-Commons turns each vocabulary id into a string with a single-id decode that skips special tokens
 (``tokenizer.decode([id], true)`` in DJL); those strings are the keys of ``_predict`` responses,
@@ -13,19 +13,11 @@ from collections import defaultdict
 from transformers import PreTrainedTokenizerBase
 
 from ko_sparse.model.splade import special_token_ids
+from ko_sparse.model.token_strings import token_strings
 
 
 class TokenCollisionError(ValueError):
     """Several non-special ids decode to the same string."""
-
-
-def token_strings(tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    """The string ML-Commons uses for each id (special tokens decode to ``""``).
-
-    Decoded by the Rust ``tokenizers`` library, which DJL wraps too.
-    """
-    backend = tokenizer.backend_tokenizer
-    return [backend.decode([token_id], skip_special_tokens=True) for token_id in range(len(tokenizer))]
 
 
 def colliding_strings(tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:

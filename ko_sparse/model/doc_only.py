@@ -19,6 +19,7 @@ from sentence_transformers import SparseEncoder
 from sentence_transformers.base.modules import Router
 from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding
 
+from ko_sparse.model.idf import IDF_FILE, idf_json
 from ko_sparse.model.splade import ModelLoadError, load_encoder, special_token_ids, suppress_special_tokens
 
 
@@ -73,8 +74,6 @@ def idf_query_vectors(tokenizer, idf: np.ndarray, texts: list[str]) -> sp.csr_ma
 
 def save_doc_only(encoder: SparseEncoder, idf: np.ndarray, path: str | Path) -> None:
     """Save as a query/document Router model with ``idf.json`` beside it."""
-    from ko_sparse.export.idf import IDF_FILE, idf_json
-
     tokenizer = encoder.tokenizer
     query = SparseStaticEmbedding(
         tokenizer=tokenizer, weight=torch.from_numpy(np.asarray(idf, np.float32)), frozen=True

@@ -1,4 +1,5 @@
-"""Inverse document frequency per vocabulary id, the query weights of inference-free (doc-only) search."""
+"""Inverse document frequency per vocabulary id, the query weights of inference-free (doc-only) search,
+and ``idf.json``: the same weights keyed by the token strings ML-Commons decodes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Iterable
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from ko_sparse.data.errors import DataError
+from ko_sparse.errors import DataError
 from ko_sparse.model.splade import special_token_ids
+from ko_sparse.model.token_strings import token_strings
 
 BATCH = 1024
+IDF_FILE = "idf.json"
 
 
 def document_frequencies(tokenizer: PreTrainedTokenizerBase, documents: Iterable[str]) -> tuple[np.ndarray, int]:
@@ -37,3 +40,8 @@ def idf_vector(tokenizer: PreTrainedTokenizerBase, documents: Iterable[str]) -> 
     idf = np.log1p((total - counts + 0.5) / (counts + 0.5)).astype(np.float32)
     idf[special_token_ids(tokenizer)] = 0.0
     return idf
+
+
+def idf_json(tokenizer: PreTrainedTokenizerBase, idf: np.ndarray) -> dict[str, float]:
+    """``{token string: weight}`` for every id with a weight (special tokens decode to "" and are left out)."""
+    return {text: round(float(w), 6) for text, w in zip(token_strings(tokenizer), idf, strict=True) if text and w > 0}

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
-from ko_sparse.data.pairs import read_parakqc_sets
 from ko_sparse.resources import TOKENIZER_DIR
+from ko_sparse.resources.parakqc import read_parakqc_sets
 
 TINY_PREFIX = "tiny:"
 CALIBRATION_SETS = 8

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ko_sparse.cli.main import cli
-from ko_sparse.export.token_strings import token_strings
 from ko_sparse.model.doc_only import load_model
+from ko_sparse.model.token_strings import token_strings
 from tests.test_bench import SMALL
 
 
