@@ -12,6 +12,7 @@ from ko_sparse.bench.runner import run_benchmark
 from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse, reciprocal_rank_fusion
 from ko_sparse.cli.main import cli
 from ko_sparse.errors import DataError
+from ko_sparse.opensearch.query_tokens import QueryTokenLimits
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 SMALL = RetrievalSet(
@@ -155,3 +156,24 @@ def test_bench_cli_writes_the_report(tiny_encoder, tmp_path):
     assert payload["settings"]["engine"] == "embedded" and "torch_version" in payload["settings"]
     assert (tmp_path / "report" / "metrics.png").stat().st_size > 10_000
     assert "clean -> perturbed" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_bm25_index_size_is_measured_from_bm25s_arrays():
+    bm25 = EmbeddedBM25()
+    stats = bm25.index(SMALL.corpus)
+    arrays = bm25.bm25.scores
+    assert stats.size_bytes == arrays["data"].nbytes + arrays["indices"].nbytes + arrays["indptr"].nbytes
+    assert stats.size_bytes != sum(len(set(doc)) for doc in bm25.tokenizer(SMALL.corpus.values())) * 8
+
+
+def test_query_tokens_are_cut_and_clipped_to_what_the_cluster_accepts_and_counted():
+    limits = QueryTokenLimits(max_clauses=3)
+    assert limits.apply({"a": 1.0, "b": 70.0}) == {"a": 1.0, "b": 64.0}
+    assert limits.apply({"a": 1.0, "b": 2.0, "c": 3.0, "d": 100.0, "e": 65.0}) == {"c": 3.0, "d": 64.0, "e": 64.0}
+    assert limits.apply({"a": 1.0}) == {"a": 1.0}
+    assert (limits.truncated_queries, limits.clipped_queries, limits.clipped_tokens) == (1, 2, 3)
+    notes = limits.notes("sparse[x]")
+    assert len(notes) == 2
+    assert "1 queries had more tokens than the cluster's 3 boolean clauses" in notes[0]
+    assert "3 query token weights in 2 queries were above 64" in notes[1]
+    assert QueryTokenLimits().notes("sparse[x]") == []

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ko_sparse.bench.systems import EmbeddedSparse, IndexStats, SearchOutput, timed_search
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.pipelines import ingest_pipeline
-from ko_sparse.opensearch.rank_features import MAX_LINEAR_QUERY_WEIGHT
+from ko_sparse.opensearch.query_tokens import QueryTokenLimits
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TEXT, MORPHEMES, EMBEDDING = "text", "morphemes", "embedding"
@@ -142,8 +142,7 @@ class OpenSearchSparse:
         self.target = ClusterIndex(client, index, pipeline=f"{index}-pipeline" if model_id else None)
         self.strings = token_strings(local.encoder.tokenizer)
         self.query_tokens_here = model_id is None or local.model.doc_only  # doc-only queries never need the model
-        self.max_clauses = max_clause_count(client)
-        self.truncated_queries = 0
+        self.limits = QueryTokenLimits(max_clause_count(client))
 
     def _tokens(self, row) -> dict[str, float]:
         return {self.strings[i]: float(w) for i, w in zip(row.indices, row.data, strict=True) if self.strings[i]}
@@ -180,20 +179,10 @@ class OpenSearchSparse:
     def query(self, text: str) -> dict:
         if not self.query_tokens_here:
             return {"query_text": text, "model_id": self.model_id}
-        tokens = self._tokens(self.local.encode_query(text)[0])
-        if len(tokens) > self.max_clauses:  # one boolean clause per token: keep the strongest
-            self.truncated_queries += 1
-            tokens = dict(sorted(tokens.items(), key=lambda item: -item[1])[: self.max_clauses])
-        return {"query_tokens": {t: min(w, MAX_LINEAR_QUERY_WEIGHT) for t, w in tokens.items()}}
+        return {"query_tokens": self.limits.apply(self._tokens(self.local.encode_query(text)[0]))}
 
     def notes(self) -> list[str]:
-        if not self.truncated_queries:
-            return []
-        return [
-            f"{self.name}: {self.truncated_queries} queries had more tokens than the cluster's "
-            f"{self.max_clauses} boolean clauses and were cut to their strongest {self.max_clauses} "
-            "(the embedded engine scores all tokens)"
-        ]
+        return self.limits.notes(self.name)
 
     def search(self, queries: dict[str, str], k: int) -> SearchOutput:
         def one(text: str) -> dict[str, float]:

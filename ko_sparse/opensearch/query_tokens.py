@@ -1,0 +1,47 @@
+"""What a cluster accepts as ``neural_sparse`` ``query_tokens``, and a count of what had to change.
+
+Each token becomes one boolean clause (Lucene's ``indices.query.bool.max_clause_count``, 1,024 by
+default) and a ``FeatureField`` linear query, which rejects weights above 64: longer queries keep
+their strongest tokens, larger weights are clipped to 64. Both are counted so a report can say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ko_sparse.opensearch.rank_features import MAX_LINEAR_QUERY_WEIGHT
+
+
+@dataclass
+class QueryTokenLimits:
+    max_clauses: int = 1024
+    truncated_queries: int = 0
+    clipped_queries: int = 0
+    clipped_tokens: int = 0
+
+    def apply(self, tokens: dict[str, float]) -> dict[str, float]:
+        """``tokens`` within the limits (the strongest ``max_clauses``, weights at most 64)."""
+        if len(tokens) > self.max_clauses:
+            self.truncated_queries += 1
+            tokens = dict(sorted(tokens.items(), key=lambda item: -item[1])[: self.max_clauses])
+        clipped = sum(weight > MAX_LINEAR_QUERY_WEIGHT for weight in tokens.values())
+        if clipped:
+            self.clipped_queries += 1
+            self.clipped_tokens += clipped
+        return {token: min(weight, MAX_LINEAR_QUERY_WEIGHT) for token, weight in tokens.items()}
+
+    def notes(self, name: str) -> list[str]:
+        """Sentences for a report about the queries that changed (none when nothing did)."""
+        notes = []
+        if self.truncated_queries:
+            notes.append(
+                f"{name}: {self.truncated_queries} queries had more tokens than the cluster's {self.max_clauses} "
+                f"boolean clauses and were cut to their strongest {self.max_clauses} (the embedded engine scores all)"
+            )
+        if self.clipped_tokens:
+            notes.append(
+                f"{name}: {self.clipped_tokens} query token weights in {self.clipped_queries} queries were above "
+                f"{MAX_LINEAR_QUERY_WEIGHT:g}, the most a rank_features linear query accepts, and were clipped to it "
+                "(the embedded engine uses them unclipped)"
+            )
+        return notes
