@@ -7,7 +7,7 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,13 +21,26 @@ from ko_sparse.opensearch.client import CONNECTION_OPTIONS
 from ko_sparse.paths import cache_dir
 
 RESULTS_DIR = Path(__file__).parent / "results"
+MIN_REPEATS = 5
 
 
-def arguments(argv: list[str] | None, description: str, quick_help: str, repeat: int = 3) -> argparse.Namespace:
+def repeats(text: str) -> int:
+    value = int(text)
+    if value < MIN_REPEATS:
+        raise argparse.ArgumentTypeError(f"at least {MIN_REPEATS} repeats: a figure is a median with its range")
+    return value
+
+
+def arguments(argv: list[str] | None, description: str, quick_help: str) -> argparse.Namespace:
     """The options every benchmark takes (so that ``all`` can pass the same ones to each)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per figure; the median is reported")
+    parser.add_argument(
+        "--repeat",
+        type=repeats,
+        default=MIN_REPEATS,
+        help=f"timed runs per figure (at least {MIN_REPEATS}); the median and the min-max range are reported",
+    )
     for option in CONNECTION_OPTIONS:  # the same connection options as every ko-sparse command
         extra = {"action": "store_true"} if option.is_flag else {}
         parser.add_argument(option.flag, help=f"opensearch benchmark: {option.help}", **extra)
@@ -57,42 +70,73 @@ def synchronise() -> None:
         torch.cuda.synchronize()
 
 
-def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn`` over ``repeat`` runs after ``warmup`` runs (CUDA synchronised)."""
+def seconds(fn: Callable[[], object]) -> float:
+    """Wall time of one call (CUDA synchronised)."""
+    synchronise()
+    start = time.perf_counter()
+    fn()
+    synchronise()
+    return time.perf_counter() - start
+
+
+def timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> list[float]:
+    """Seconds of ``repeat`` runs of ``fn`` after ``warmup`` runs."""
     for _ in range(warmup):
         fn()
-    synchronise()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronise()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return [seconds(fn) for _ in range(repeat)]
+
+
+def paired_timed(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int, warmup: int = 1
+) -> tuple[list[float], list[float]]:
+    """Both sides timed the same way: the same warm-up, then ``repeat`` interleaved runs of each, so a load
+    that comes and goes on the machine reaches both alike. Seconds per run, ours and theirs."""
+    for _ in range(warmup):
+        ours()
+        theirs()
+    pairs = [(seconds(ours), seconds(theirs)) for _ in range(repeat)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def per_second(count: float, runs: Sequence[float]) -> list[float]:
+    """Rates (``count`` per second) of each timed run."""
+    return [count / run for run in runs]
+
+
+def _samples(value: float | Sequence[float]) -> list[float]:
+    return [float(v) for v in value] if isinstance(value, Sequence) else [float(value)]
 
 
 def report(
     name: str,
-    value: float,
+    value: float | Sequence[float],
     unit: str,
     peer: str,
-    peer_value: float,
+    peer_value: float | Sequence[float],
     higher_is_better: bool = True,
     target: float | None = None,
     **extra: object,
 ) -> dict:
     """Print one JSON line and append it to ``results/<name>.jsonl``; ``ratio`` > 1 means ko-sparse wins.
 
-    ``target`` is the ratio the figure is meant to reach (recorded, so the README table can say
-    whether it is met)."""
-    ratio = value / peer_value if higher_is_better else peer_value / value
+    ``value`` and ``peer_value`` are the repeated measurements (or one number); the record holds their
+    medians and min-max ranges, and the ratio of each repeat with its peer's (paired when both have the
+    same number of repeats, else every combination): ``ratio`` is their median, ``ratio_range`` their
+    range. ``target`` is the ratio the figure is meant to reach; the README's verdict uses the median."""
+    ours, theirs = _samples(value), _samples(peer_value)
+    pairs = zip(ours, theirs, strict=True) if len(ours) == len(theirs) else [(a, b) for a in ours for b in theirs]
+    ratios = [a / b if higher_is_better else b / a for a, b in pairs]
     record = {
         "name": name,
-        "value": round(value, 6),
+        "value": round(statistics.median(ours), 6),
+        "value_range": [round(min(ours), 6), round(max(ours), 6)],
         "unit": unit,
         "peer": peer,
-        "peer_value": round(peer_value, 6),
-        "ratio": round(ratio, 3),
+        "peer_value": round(statistics.median(theirs), 6),
+        "peer_value_range": [round(min(theirs), 6), round(max(theirs), 6)],
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+        "repeats": len(ours),
         "machine": machine(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "target": target,
@@ -118,16 +162,17 @@ def counted_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def matmul_flops_per_second(device: torch.device, repeat: int, size: int = 2048) -> float:
-    """The machine's measured dense matmul rate (fp32 on CPU, bf16 on CUDA): the physical limit."""
+def matmul_flops_per_second(device: torch.device, repeat: int, size: int = 2048) -> list[float]:
+    """The machine's measured dense matmul rate per run (fp32 on CPU, bf16 on CUDA): the physical limit."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     left = torch.randn(size, size, device=device, dtype=dtype)
     right = torch.randn(size, size, device=device, dtype=dtype)
-    return 2 * size**3 / median_seconds(lambda: left @ right, repeat)
+    return per_second(2 * size**3, timed(lambda: left @ right, repeat))
 
 
-def report_utilisation(name: str, flops: float, seconds: float, peak: float, what: str, **extra: object) -> dict:
-    """Achieved model FLOP/s beside the machine's matmul FLOP/s (``ratio`` = the fraction reached).
-
-    ``flops`` are the matmul and attention FLOPs torch executes (``FlopCounterMode``), not a 6N rule."""
-    return report(f"{name}_flops", flops / seconds, "FLOP/s", what, peak, counted_flops=flops, **extra)
+def report_utilisation(
+    name: str, flops: float, runs: Sequence[float], peak: Sequence[float], what: str, **extra: object
+) -> dict:
+    """Achieved model FLOP/s of each timed run beside the machine's matmul FLOP/s (``ratio`` = the fraction
+    reached). ``flops`` are the matmul and attention FLOPs torch executes (``FlopCounterMode``), not a 6N rule."""
+    return report(f"{name}_flops", per_second(flops, runs), "FLOP/s", what, peak, counted_flops=flops, **extra)

@@ -14,7 +14,8 @@ from benchmarks.common import (
     counted_flops,
     default_device,
     matmul_flops_per_second,
-    median_seconds,
+    paired_timed,
+    per_second,
     report,
     report_utilisation,
     tiny_encoder,
@@ -29,7 +30,7 @@ def documents(count: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, 128 documents, length 128", repeat=3)
+    args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, 128 documents, length 128")
     device = default_device()
     spec, count, max_length, batch = ("tiny:64x2", 128, 128, 32) if args.quick else ("tiny:768x22", 1020, 512, 64)
     encoder = tiny_encoder(spec, max_length, device)
@@ -41,15 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     def theirs():
         return encoder.encode(texts, batch_size=batch, convert_to_tensor=True, convert_to_sparse_tensor=True)
 
-    ours_s, theirs_s = median_seconds(ours, args.repeat), median_seconds(theirs, args.repeat)
+    ours_s, theirs_s = paired_timed(ours, theirs, args.repeat)
     difference = np.abs(ours().toarray() - theirs().to_dense().float().cpu().numpy()).max()
     shape = dict(model=spec, documents=len(texts), max_length=max_length, batch_size=batch)
     report(
         "encode",
-        len(texts) / ours_s,
+        per_second(len(texts), ours_s),
         "documents/s",
         "sentence_transformers SparseEncoder.encode",
-        len(texts) / theirs_s,
+        per_second(len(texts), theirs_s),
         target=1.2,
         max_abs_difference=float(difference),
         **shape,

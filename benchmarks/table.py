@@ -29,21 +29,34 @@ def _number(value: float) -> str:
 
 
 def _verdict(record: dict) -> str:
+    """Met or missed by the median ratio (the range says how sure that is)."""
     target = record.get("target")
     if target is None:
         return ""
     return f"≥ {target:g}x: {'met' if record['ratio'] >= target else 'missed'}"
 
 
+def _range(record: dict, key: str, number=_number) -> str:
+    """`` (low–high)`` of a measured range; records written before ranges existed have none."""
+    low_high = record.get(f"{key}_range")
+    return f" ({number(low_high[0])}–{number(low_high[1])})" if low_high else ""
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
 def markdown(records: list[dict]) -> str:
     rows = [
-        "| figure | ko-sparse | peer (same run) | peer value | ratio | target | machine | date |",
-        "|---|---|---|---|---|---|---|---|",
+        "| figure | ko-sparse, median (range) | peer (same run) | peer, median (range) | ratio, median (range) "
+        "| target (by the median) | repeats | machine | date |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         rows.append(
-            f"| {r['name']} | {_number(r['value'])} {r['unit']} | {r['peer']} | {_number(r['peer_value'])} | "
-            f"{r['ratio']:.2f}x | {_verdict(r)} | {r['machine']} | {r['date'][:10]} |"
+            f"| {r['name']} | {_number(r['value'])}{_range(r, 'value')} {r['unit']} | {r['peer']} | "
+            f"{_number(r['peer_value'])}{_range(r, 'peer_value')} | {_ratio(r['ratio'])}{_range(r, 'ratio', _ratio)} | "
+            f"{_verdict(r)} | {r.get('repeats', 1)} | {r['machine']} | {r['date'][:10]} |"
         )
     return "\n".join(rows)
 

@@ -17,7 +17,8 @@ from benchmarks.common import (
     counted_flops,
     default_device,
     matmul_flops_per_second,
-    median_seconds,
+    paired_timed,
+    per_second,
     report,
     report_utilisation,
     tiny_encoder,
@@ -31,7 +32,7 @@ from ko_sparse.train.collator import TripletCollator
 
 CONFIG = LossConfig()
 LOSS_BATCH = 64  # the notebook's batch size
-LOSS_REPEATS = 6  # a loss step takes milliseconds: more repeats for a stable median
+LOSS_STEPS = 20  # a loss step takes milliseconds: each timed run is this many steps
 
 
 def notebook_losses(anchor, positive, negative, batch, size):
@@ -86,28 +87,34 @@ def bench_losses(batch, size: int, vocab: int, repeat: int, device) -> None:
     vectors = torch.relu(torch.randn(3 * size, vocab, generator=generator, device=device)).requires_grad_()
 
     def run(losses):
-        def step():
-            anchor, positive, negative = vectors.split(size)
-            losses(anchor, positive, negative, batch, size).backward()
-            vectors.grad = None
+        def steps():
+            for _ in range(LOSS_STEPS):
+                anchor, positive, negative = vectors.split(size)
+                losses(anchor, positive, negative, batch, size).backward()
+                vectors.grad = None
 
-        return step
+        return steps
 
     # the self and synonym losses are where the notebook loops; margin and FLOPS are the same code in both
-    ours = median_seconds(run(vectorised_activation_losses), LOSS_REPEATS * repeat)
-    theirs = median_seconds(run(notebook_activation_losses), LOSS_REPEATS * repeat)
+    ours, theirs = paired_timed(run(vectorised_activation_losses), run(notebook_activation_losses), repeat)
     report(
         "train_activation_losses",
-        1 / ours,
+        per_second(LOSS_STEPS, ours),
         "steps/s",
         "notebook per-example loops",
-        1 / theirs,
+        per_second(LOSS_STEPS, theirs),
         target=10.0,
         batch_size=size,
     )
-    ours = median_seconds(run(vectorised_losses), LOSS_REPEATS * repeat)
-    theirs = median_seconds(run(notebook_losses), LOSS_REPEATS * repeat)
-    report("train_losses", 1 / ours, "steps/s", "notebook per-example loops", 1 / theirs, batch_size=size)
+    ours, theirs = paired_timed(run(vectorised_losses), run(notebook_losses), repeat)
+    report(
+        "train_losses",
+        per_second(LOSS_STEPS, ours),
+        "steps/s",
+        "notebook per-example loops",
+        per_second(LOSS_STEPS, theirs),
+        batch_size=size,
+    )
 
 
 def bench_full_step(encoder, spec: str, batch, size: int, repeat: int) -> None:
@@ -127,14 +134,14 @@ def bench_full_step(encoder, spec: str, batch, size: int, repeat: int) -> None:
         optimizer.step()
         optimizer.zero_grad()
 
-    ours_s, theirs_s = median_seconds(ours, repeat), median_seconds(theirs, repeat)
+    ours_s, theirs_s = paired_timed(ours, theirs, repeat)
     shape = dict(model=spec, batch_size=size, max_length=batch["input_ids"].shape[1])
     report(
         "train_step",
-        1 / ours_s,
+        per_second(1, ours_s),
         "steps/s",
         "notebook step (3 forwards, loop losses)",
-        1 / theirs_s,
+        per_second(1, theirs_s),
         target=1.5,
         **shape,
     )
@@ -143,7 +150,7 @@ def bench_full_step(encoder, spec: str, batch, size: int, repeat: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = arguments(argv, __doc__, "CPU-sized: tiny model, batch 16, length 32", repeat=5)
+    args = arguments(argv, __doc__, "CPU-sized: tiny model, batch 16, length 32")
     device = default_device()
     size, max_length, spec = (16, 32, "tiny:64x2") if args.quick else (64, 64, "tiny:768x22")
     encoder = tiny_encoder(spec, max_length, device)

@@ -38,12 +38,56 @@ def test_report_appends_a_json_line_and_the_table_shows_it(tmp_path, monkeypatch
     common.report("latency", 5.0, "ms", "BM25", 4.0, higher_is_better=False, target=0.5)
     lines = (tmp_path / "results" / "encode.jsonl").read_text().splitlines()
     assert [json.loads(line)["ratio"] for line in lines] == [1.5, 0.6]
-    assert {"name", "value", "unit", "peer", "peer_value", "ratio", "machine"} <= set(json.loads(lines[0]))
+    assert {"name", "value", "unit", "peer", "peer_value", "ratio", "ratio_range", "repeats", "machine"} <= set(
+        json.loads(lines[0])
+    )
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{table.START}\nold\n{table.END}\nafter\n")
     table.main(["--readme", str(readme)])
     text = readme.read_text()
     assert "old" not in text and text.endswith(f"{table.END}\nafter\n")
-    assert "| encode | 12.00 documents/s | SparseEncoder.encode | 20.00 | 0.60x | ≥ 1.2x: missed |" in text
-    assert "| latency | 5.00 ms | BM25 | 4.00 | 0.80x | ≥ 0.5x: met |" in text
+    assert "| encode | 12.00 (12.00–12.00) documents/s | SparseEncoder.encode | 20.00 (20.00–20.00) | 0.60x" in text
+    assert "≥ 1.2x: missed | 1 |" in text
+    assert "| latency | 5.00 (5.00–5.00) ms | BM25 | 4.00 (4.00–4.00) | 0.80x (0.80x–0.80x) | ≥ 0.5x: met |" in text
+
+
+def test_repeated_figures_are_medians_with_ranges_and_the_verdict_follows_the_median(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    # one lucky repeat (ratio 58x) must not decide the verdict: the median ratio (6x) does
+    record = common.report("losses", [60.0, 580.0, 59.0, 61.0, 62.0], "steps/s", "loops", [10.0] * 5, target=10.0)
+    assert record["value"] == 61.0 and record["value_range"] == [59.0, 580.0]
+    assert record["ratio"] == 6.1 and record["ratio_range"] == [5.9, 58.0]
+    assert record["repeats"] == 5
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{table.START}\n{table.END}\n")
+    table.main(["--readme", str(readme)])
+    assert "| 6.10x (5.90x–58.00x) | ≥ 10x: missed | 5 |" in readme.read_text()
+
+
+def test_benchmarks_refuse_fewer_than_five_repeats():
+    with pytest.raises(SystemExit):
+        common.arguments(["--repeat", "3"], "", "")
+    assert common.arguments([], "", "").repeat == common.MIN_REPEATS == 5
+
+
+def test_paired_timing_gives_both_sides_the_same_warm_up_and_repeats():
+    calls = []
+    ours, theirs = common.paired_timed(lambda: calls.append("ours"), lambda: calls.append("theirs"), 5, warmup=1)
+    assert len(ours) == len(theirs) == 5
+    assert calls == ["ours", "theirs"] * 6
+
+
+def test_the_evaluation_peer_runs_the_notebooks_own_forward_and_agrees(tiny_encoder, monkeypatch):
+    from benchmarks import evaluation
+    from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
+    from ko_sparse.losses import notebook_reference
+
+    pairs = [("당뇨병", "당뇨"), ("고혈압", "혈압"), ("감기", "몸살"), ("기차", "열차")]
+    evaluator = SynonymRankingEvaluator(pairs, tiny_encoder.tokenizer, num_distractors=40, depth=10**9)
+    calls = []
+    original = notebook_reference.splade_forward
+    monkeypatch.setattr(notebook_reference, "splade_forward", lambda *a: calls.append(1) or original(*a))
+    notebook_mrr = evaluation.notebook_evaluation(tiny_encoder, evaluator)
+    assert len(calls) == 1 + len(evaluator.anchors)  # one candidate batch, then each anchor alone
+    assert notebook_mrr == pytest.approx(evaluator(tiny_encoder)["mrr"], abs=1e-6)
