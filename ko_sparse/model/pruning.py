@@ -1,9 +1,16 @@
 """Document pruning as OpenSearch's neural-search applies it (``prune_type`` / ``prune_ratio``).
 
 - ``max_ratio`` r: keep weights >= r x the largest weight of the vector
-- ``top_k`` k: keep the k largest weights
-- ``alpha_mass`` a: keep the largest weights while their running sum stays <= a x the total
+- ``top_k`` k: keep the k largest weights (k truncated to an integer)
+- ``alpha_mass`` a: keep the largest weights while their running sum stays <= a x the total (the entry
+  whose addition crosses the threshold is dropped)
 - ``abs_value`` v: keep weights >= v
+
+neural-search computes in Java ``float``: the threshold is a float32 product, the running sum a float32
+accumulation in descending order, the total a double sum cast to float32. The same arithmetic is done
+here explicitly in float32, so the kept entries equal the node's at every boundary (checked on the live
+node by ``tests/integration/test_pruning_on_node.py``), whatever NumPy's promotion rules. Ties at the
+boundary of ``top_k``/``alpha_mass`` are kept in Java's hash-map order, which no client can know.
 """
 
 from __future__ import annotations
@@ -45,16 +52,20 @@ class Pruning:
         """Boolean mask of the weights of one vector to keep."""
         if weights.size == 0:
             return np.zeros(0, dtype=bool)
+        weights = np.asarray(weights, dtype=np.float32)
+        value = np.float32(self.value)
         if self.kind == "max_ratio":
-            return weights >= weights.max() * self.value
+            return weights >= np.float32(value * weights.max())
         if self.kind == "abs_value":
-            return weights >= self.value
+            return weights >= value
         order = np.argsort(-weights, kind="stable")
         keep = np.zeros(weights.size, dtype=bool)
         if self.kind == "top_k":
             keep[order[: int(self.value)]] = True
         else:
-            keep[order[np.cumsum(weights[order]) <= self.value * weights.sum()]] = True
+            total = np.float32(weights.sum(dtype=np.float64))
+            running = np.cumsum(weights[order], dtype=np.float32)  # sequential, like the Java loop
+            keep[order[running <= np.float32(value * total)]] = True
         return keep
 
     def apply(self, matrix: sp.csr_matrix) -> sp.csr_matrix:

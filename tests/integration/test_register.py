@@ -27,9 +27,10 @@ DOCUMENTS = {r["docid"]: f"{r['title']} {r['text']}" for r in list(read_jsonl(MI
 QUERIES = [r["text"] for r in list(read_jsonl(MIRACL / "queries_clean.jsonl"))[:6]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def group(ml) -> str:
-    """A fresh model group; its models are undeployed and deleted afterwards (a node holds at most 10)."""
+    """A fresh model group per test, so no test reuses what another uploaded; its models are undeployed and
+    deleted afterwards (a node holds at most 10)."""
     name = f"ko-sparse-test-{uuid.uuid4().hex[:8]}"
     yield name
     groups = ml.request("POST", "/_plugins/_ml/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
@@ -178,7 +179,7 @@ def test_settings_are_checked_and_set_only_when_asked(opensearch_url, opensearch
         configured = register(
             opensearch_url, packages / "bi", "--model-group", group, "--no-deploy", "--configure-cluster"
         )
-        assert configured["models"][0]["reused"]
+        assert not configured["models"][0]["reused"]
         flat = opensearch.cluster.get_settings(flat_settings=True)["persistent"]
         assert flat[setting] == "true"
     finally:
@@ -192,7 +193,6 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
         packages / "bi",
         "--model-group",
         group,
-        "--no-deploy",
         "--pipeline",
         pipeline,
         "--index",

@@ -39,6 +39,11 @@ def build(seed: int = 0, dim: int = 16, max_length: int = 64):
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
     torch.manual_seed(seed)
     module = torch.jit.script(TinySparseEncoder(len(tokenizer), dim, special_token_ids(tokenizer)).eval())
+    return module, tokenizer, zipped(module, tokenizer, max_length)
+
+
+def zipped(module: torch.jit.ScriptModule, tokenizer, max_length: int = 64) -> bytes:
+    """The flat ML-Commons zip: ``model.pt`` + ``tokenizer.json`` with truncation at ``max_length``."""
     tokenizer_json = json.loads((TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8"))
     tokenizer_json["truncation"] = {
         "direction": "Right",
@@ -49,10 +54,10 @@ def build(seed: int = 0, dim: int = 16, max_length: int = 64):
     model_bytes = io.BytesIO()
     torch.jit.save(module, model_bytes)
     archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        zipped.writestr("model.pt", model_bytes.getvalue())
-        zipped.writestr("tokenizer.json", json.dumps(tokenizer_json, ensure_ascii=False))
-    return module, tokenizer, archive.getvalue()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as files:
+        files.writestr("model.pt", model_bytes.getvalue())
+        files.writestr("tokenizer.json", json.dumps(tokenizer_json, ensure_ascii=False))
+    return archive.getvalue()
 
 
 def encode(module, tokenizer, texts: list[str]) -> list[dict[str, float]]:
@@ -66,3 +71,29 @@ def encode(module, tokenizer, texts: list[str]) -> list[dict[str, float]]:
         ids = row.nonzero().squeeze(1).tolist()
         vectors.append({tokenizer.decode([i]): float(row[i]) for i in ids})
     return vectors
+
+
+class LookupSparseEncoder(torch.nn.Module):
+    """Returns a chosen vector per text: ``vectors[selector[id]]`` for the text's selector token.
+
+    Lets a test put exact float32 weights through ML-Commons and an ingest pipeline (row 0 is zeros:
+    texts without a selector token)."""
+
+    def __init__(self, vectors: torch.Tensor, selector: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("vectors", vectors)
+        self.register_buffer("selector", selector)
+
+    def forward(self, input: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:  # noqa: UP006
+        rows = (self.selector[input["input_ids"]] * input["attention_mask"]).amax(dim=1)
+        return {"output": self.vectors[rows]}
+
+
+def build_lookup(vectors: torch.Tensor, selector_ids: list[int]) -> bytes:
+    """A zip whose model returns ``vectors[i]`` for a text containing the token ``selector_ids[i]``."""
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+    selector = torch.zeros(len(tokenizer), dtype=torch.long)
+    selector[torch.tensor(selector_ids)] = torch.arange(1, len(selector_ids) + 1)
+    table = torch.cat([torch.zeros(1, len(tokenizer)), vectors.to(torch.float32)])
+    module = torch.jit.script(LookupSparseEncoder(table, selector).eval())
+    return zipped(module, tokenizer)
