@@ -30,8 +30,8 @@ import torch
 from opensearchpy import OpenSearch
 
 from benchmarks.common import arguments, paired_timed, per_second, report, tiny_encoder
-from ko_sparse.bench.datasets import medical
 from ko_sparse.bench.opensearch_systems import EMBEDDING, TEXT, ClusterIndex, OpenSearchBM25, bulk_index
+from ko_sparse.data.retrieval_sets import medical
 from ko_sparse.export.package import package_model
 from ko_sparse.model.doc_only import save_doc_only
 from ko_sparse.model.encode import encode_sparse

@@ -20,7 +20,7 @@ from benchmarks.common import (
     report_utilisation,
     tiny_encoder,
 )
-from ko_sparse.bench.datasets import medical
+from ko_sparse.data.retrieval_sets import medical
 from ko_sparse.model.encode import encode_sparse
 
 

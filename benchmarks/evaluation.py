@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         depth=FULL_RANKING,  # rank every candidate, as the notebook does
     )
     ours_s, theirs_s = paired_timed(
-        lambda: evaluator(encoder), lambda: notebook_evaluation(encoder, evaluator), args.repeat
+        lambda: evaluator.evaluate(encoder), lambda: notebook_evaluation(encoder, evaluator), args.repeat
     )
     report(
         "evaluation",
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         model=spec,
         anchors=len(evaluator.anchors),
         candidates=len(evaluator.candidates),
-        mrr=evaluator(encoder)["mrr"],
+        mrr=evaluator.evaluate(encoder)["mrr"],
         notebook_mrr=notebook_evaluation(encoder, evaluator),
     )
 

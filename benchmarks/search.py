@@ -13,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.common import arguments, default_device, paired_timed, per_second, report, tiny_encoder
-from ko_sparse.bench.datasets import medical
 from ko_sparse.bench.inverted_index import InvertedIndex
+from ko_sparse.data.retrieval_sets import medical
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.pruning import Pruning
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ko_sparse.bench.datasets import RetrievalSet, load_set, medical, miracl_perturbed
 from ko_sparse.bench.runner import run_benchmark
 from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse, reciprocal_rank_fusion
 from ko_sparse.cli.main import cli
+from ko_sparse.data.retrieval_sets import RetrievalSet, load_set, medical, miracl_perturbed
 from ko_sparse.errors import DataError
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits
 from ko_sparse.text.morphemes import MorphemeTokenizer

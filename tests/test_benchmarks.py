@@ -13,13 +13,17 @@ from ko_sparse.bench.inverted_index import InvertedIndex
 from tests.test_inverted_index import random_sparse
 
 
-def test_ko_sparse_losses_and_the_notebook_loops_compute_the_same_total(tokenizer):
-    size = 4
-    batch = train_step.triplet_batch(tokenizer, size, 32, torch.device("cpu"))
+def test_ko_sparse_losses_and_the_notebook_loops_compute_the_same_total(tiny_encoder):
+    from ko_sparse.losses import NotebookSpladeLoss
+    from ko_sparse.model.splade import special_token_ids
+
+    size, tokenizer = 4, tiny_encoder.tokenizer
+    features = train_step.triplet_features(tokenizer, size, 32, torch.device("cpu"))
+    loss = NotebookSpladeLoss(tiny_encoder, train_step.CONFIG, special_token_ids(tokenizer), doc_only=False)
     generator = torch.Generator().manual_seed(0)
     vectors = torch.relu(torch.randn(3 * size, len(tokenizer), generator=generator))
-    ours = train_step.vectorised_losses(*vectors.split(size), batch, size)
-    theirs = train_step.notebook_losses(*vectors.split(size), batch, size)
+    ours = train_step.vectorised_losses(loss, *vectors.split(size), features)
+    theirs = train_step.notebook_losses(*vectors.split(size), features)
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
 
 
@@ -90,4 +94,4 @@ def test_the_evaluation_peer_runs_the_notebooks_own_forward_and_agrees(tiny_enco
     monkeypatch.setattr(notebook_reference, "splade_forward", lambda *a: calls.append(1) or original(*a))
     notebook_mrr = evaluation.notebook_evaluation(tiny_encoder, evaluator)
     assert len(calls) == 1 + len(evaluator.anchors)  # one candidate batch, then each anchor alone
-    assert notebook_mrr == pytest.approx(evaluator(tiny_encoder)["mrr"], abs=1e-6)
+    assert notebook_mrr == pytest.approx(evaluator.evaluate(tiny_encoder)["mrr"], abs=1e-6)

@@ -118,7 +118,7 @@ def test_expand_shows_weighted_tokens(tiny_encoder, tmp_path):
 def test_train_needs_exactly_one_spec(tmp_path):
     result = CliRunner().invoke(cli, ["train"])
     assert result.exit_code == 2
-    assert "exactly one of --config FILE or --preset NAME" in result.output
+    assert "give --config FILE, --preset NAME, or both" in result.output
 
 
 def test_train_reports_bad_settings_without_traceback(tmp_path):

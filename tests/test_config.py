@@ -77,3 +77,16 @@ def test_missing_and_invalid_files(tmp_path):
         load_config(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="unknown preset"):
         preset_path("huge")
+
+
+def test_a_preset_over_a_config_keeps_the_recipe_at_the_presets_scale(tmp_path):
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "retrieval.yaml"
+    config = load_config(recipe, ["data.train=x"], preset=preset_path("tiny"))
+    assert config.loss.recipe == "retrieval" and config.data.eval_retrieval == "data/retrieval/eval"
+    assert (
+        config.model.base_model == "tiny:64x2"
+        and config.training.learning_rate == load_config(preset_path("tiny")).training.learning_rate
+    )
+    assert config.data.train == "x"

@@ -133,7 +133,7 @@ def test_same_seed_same_dataset(built, tmp_path):
 
 def test_the_tiny_preset_trains_on_the_output(built, tmp_path):
     from ko_sparse.train.config import load_config, preset_path
-    from ko_sparse.train.trainer import SpladeTrainer
+    from ko_sparse.train.trainer import Training
 
     output, _, _ = built
     config = load_config(
@@ -147,7 +147,7 @@ def test_the_tiny_preset_trains_on_the_output(built, tmp_path):
             f"output_dir={tmp_path / 'run'}",
         ],
     )
-    result = SpladeTrainer(config).train()
+    result = Training(config).train()
     assert result.global_step == 3 and (tmp_path / "run" / "best" / "modules.json").is_file()
 
 

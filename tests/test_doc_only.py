@@ -13,10 +13,11 @@ from sentence_transformers import SparseEncoder
 from ko_sparse.bench.runner import run_benchmark
 from ko_sparse.bench.systems import EmbeddedSparse
 from ko_sparse.export.package import PackagingError, package_model
-from ko_sparse.model.doc_only import QueryIDF, idf_query_vectors, load_model, save_doc_only
+from ko_sparse.model.doc_only import idf_query_vectors, load_model, save_doc_only
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.splade import special_token_ids
+from ko_sparse.model.token_strings import token_strings
 from tests.conftest import KOREAN_SENTENCES
 from tests.test_bench import SMALL
 
@@ -52,20 +53,10 @@ def test_router_model_splits_into_document_encoder_and_idf(doc_only_dir, tiny_en
     assert json.loads((path / "idf.json").read_text())["당뇨병"] == pytest.approx(float(idf[42009]), rel=1e-5)
 
 
-def test_query_idf_module_counts_each_token_once():
-    idf = np.array([0.0, 1.0, 2.0, 3.0], dtype=np.float32)
-    module = QueryIDF(idf, trainable=True)
-    ids = torch.tensor([[1, 1, 2, 0]])
-    mask = torch.tensor([[True, True, True, False]])
-    assert module(ids, mask).tolist() == [[0.0, 1.0, 2.0, 0.0]]
-    assert module.weight.requires_grad
-
-
-def test_doc_only_training_packages_both_models(tmp_path):
+def doc_only_config(output_dir, *extra):
     from ko_sparse.train.config import load_config
-    from ko_sparse.train.trainer import SpladeTrainer
 
-    config = load_config(
+    return load_config(
         None,
         [
             "model.base_model=tiny:32x1",
@@ -77,10 +68,16 @@ def test_doc_only_training_packages_both_models(tmp_path):
             "training.gradient_accumulation_steps=1",
             "eval.num_distractors=20",
             "eval.max_anchors=20",
-            f"output_dir={tmp_path / 'run'}",
+            f"output_dir={output_dir}",
+            *extra,
         ],
     )
-    SpladeTrainer(config).train()
+
+
+def test_doc_only_training_packages_both_models(tmp_path):
+    from ko_sparse.train.trainer import Training
+
+    Training(doc_only_config(tmp_path / "run")).train()
     best = tmp_path / "run" / "best"
     assert load_model(best).doc_only
     manifest, _ = package_model(best, tmp_path / "pkg", max_length=32)
@@ -91,6 +88,35 @@ def test_doc_only_training_packages_both_models(tmp_path):
     assert idf == json.loads((best / "idf.json").read_text())
     with pytest.raises(PackagingError, match="doc-only model"):
         package_model(best, tmp_path / "bi", mode="bi", max_length=32)
+
+
+def test_trainable_idf_trains_at_its_own_rate_and_is_saved_and_packaged(tmp_path):
+    from ko_sparse.train.trainer import Training
+
+    frozen = Training(doc_only_config(tmp_path / "frozen"))
+    start = frozen.model[0].sub_modules["query"][0].weight.detach().clone()
+    frozen.train()
+    np.testing.assert_array_equal(load_model(tmp_path / "frozen" / "final").idf, start.numpy())  # not trainable
+
+    run = Training(doc_only_config(tmp_path / "run", "model.idf_trainable=true", "training.idf_learning_rate=0.05"))
+    idf_module = run.model[0].sub_modules["query"][0]
+    before = idf_module.weight.detach().clone()
+    run.train()
+    after = idf_module.weight.detach()
+    moved = (after - before).abs()
+    assert (
+        moved.max() > 0.01
+    )  # trained, at 0.05 (the encoder's learning rate is 5e-5 by default: nothing moves that far)
+    saved = load_model(tmp_path / "run" / "final")
+    np.testing.assert_allclose(saved.idf[moved.numpy() > 0.01], torch.relu(after)[moved > 0.01].numpy(), rtol=1e-6)
+    idf_file = json.loads((tmp_path / "run" / "final" / "idf.json").read_text())
+    manifest, _ = package_model(tmp_path / "run" / "final", tmp_path / "pkg", max_length=32)
+    with zipfile.ZipFile(tmp_path / "pkg" / manifest.artifacts[1].file) as zipped:
+        packaged = json.loads(zipped.read("idf.json"))
+    assert packaged == idf_file
+    strings = token_strings(run.model.tokenizer)
+    changed = int(torch.argmax(moved))
+    assert packaged[strings[changed]] == pytest.approx(float(torch.relu(after[changed])), rel=1e-5)
 
 
 def test_bench_scores_doc_only_queries_without_the_model(doc_only_dir):

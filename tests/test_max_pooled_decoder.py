@@ -81,3 +81,34 @@ def test_bf16_autocast_matches_the_plain_form_and_keeps_fp32_gradients():
     for ours, theirs in zip(fused_gradients, gradients, strict=True):
         assert ours.dtype == torch.float32
         torch.testing.assert_close(ours, theirs, rtol=2e-2, atol=2e-2)
+
+
+def test_the_training_time_fusion_equals_the_library_forward_and_leaves_a_plain_model(tiny_encoder, tmp_path):
+    from sentence_transformers import SparseEncoder
+
+    from ko_sparse.model.max_pooled_decoder import fused_max_pooling
+
+    texts = ["당뇨병 치료", "서울에서 부산까지 기차로 가는 방법"]
+    features = tiny_encoder.tokenize(texts)
+    tiny_encoder.train()
+    library = tiny_encoder(dict(features))["sentence_embedding"]
+    library.sum().backward()
+    library_grads = {n: p.grad.clone() for n, p in tiny_encoder.named_parameters() if p.grad is not None}
+    tiny_encoder.zero_grad()
+    with fused_max_pooling(tiny_encoder) as fused:
+        vectors = tiny_encoder(dict(features))["sentence_embedding"]
+        vectors.sum().backward()
+        tiny_encoder.save(str(tmp_path / "saved"))  # what a checkpoint inside training writes
+    assert fused
+    torch.testing.assert_close(vectors, library, rtol=1e-5, atol=1e-6)
+    for name, parameter in tiny_encoder.named_parameters():
+        if name in library_grads:
+            torch.testing.assert_close(parameter.grad, library_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert "forward" not in vars(tiny_encoder[0]) and "forward" not in vars(tiny_encoder[1])  # the hooks are gone
+    reloaded = SparseEncoder(str(tmp_path / "saved"), device="cpu")
+    assert [type(m).__name__ for m in reloaded] == ["Transformer", "SpladePooling"]
+    tiny_encoder.eval()
+    torch.testing.assert_close(
+        reloaded.encode(texts, convert_to_tensor=True).to_dense(),
+        tiny_encoder.encode(texts, convert_to_tensor=True).to_dense(),
+    )

@@ -1,17 +1,19 @@
-"""The trainer on a tiny model: outputs, history, checkpoints, resume and Ctrl-C."""
+"""Training on SparseEncoderTrainer with a tiny model: outputs, history, checkpoints, resume and Ctrl-C."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import TrainerCallback
 
 from ko_sparse.errors import DataError
-from ko_sparse.train.config import load_config
+from ko_sparse.train.config import ConfigError, load_config
 from ko_sparse.train.history import TrainingHistory
-from ko_sparse.train.trainer import SpladeTrainer, TrainingInterrupted
+from ko_sparse.train.trainer import Training, TrainingInterrupted
 
 
 def tiny_config(output_dir: Path, *extra: str):
@@ -37,41 +39,49 @@ def tiny_config(output_dir: Path, *extra: str):
 
 
 def test_short_run_writes_models_history_curves_and_checkpoints(tmp_path):
-    result = SpladeTrainer(tiny_config(tmp_path)).train()
+    result = Training(tiny_config(tmp_path)).train()
     assert result.global_step == 6
     for name in ("best", "final"):
         assert (tmp_path / name / "modules.json").is_file()
         assert (tmp_path / name / "model.safetensors").is_file()
+        assert (tmp_path / name / "eval_results.json").is_file()
     assert (tmp_path / "training_curves.png").stat().st_size > 10_000
     assert load_config(tmp_path / "config.yaml").training.max_steps == 6
     history = TrainingHistory.load(tmp_path / "training_history.json")
     assert [r["step"] for r in history.train] == [2, 4, 6]
-    assert {"total", "self", "synonym", "margin", "flops", "lr"} <= set(history.train[0])
+    assert {"loss", "self", "synonym", "margin", "query_regularizer_loss", "learning_rate"} <= set(history.train[0])
+    components = ("self", "synonym", "margin", "query_regularizer_loss")
+    assert history.train[0]["loss"] == pytest.approx(sum(history.train[0][k] for k in components), abs=1e-3)
     assert [r["step"] for r in history.eval] == [0, 3, 6]
     assert {"recall@5", "recall@10", "recall@20", "mrr", "ndcg@10", "validation_loss"} <= set(history.eval[0])
-    assert result.best_mrr == max(r["mrr"] for r in history.eval)
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-3", "step-6"]
+    assert result.best_metric == "mrr" and result.best_value == max(r["mrr"] for r in history.eval)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+class CtrlCAtStep(TrainerCallback):
+    """Sends this process SIGINT, as a Ctrl-C in the terminal would, at the end of ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_gives_the_same_weights(tmp_path):
     straight = tmp_path / "straight"
-    SpladeTrainer(tiny_config(straight, "training.save_steps=100")).train()
+    Training(tiny_config(straight, "training.save_steps=100")).train()
 
     resumed = tmp_path / "resumed"
-    original_after_step = SpladeTrainer._after_step
+    with pytest.raises(TrainingInterrupted, match="--resume") as interrupted:
+        Training(tiny_config(resumed, "training.save_steps=100"), callbacks=[CtrlCAtStep(3)]).train()
+    assert "at step 3" in str(interrupted.value)
+    assert (resumed / "checkpoints" / "checkpoint-3").is_dir()
+    assert not (resumed / "final").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's again
 
-    def interrupt_at_step_3(self, window, progress):
-        original_after_step(self, window, progress)
-        if self.state.global_step == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(SpladeTrainer, "_after_step", interrupt_at_step_3)
-    with pytest.raises(TrainingInterrupted, match="--resume"):
-        SpladeTrainer(tiny_config(resumed, "training.save_steps=100")).train()
-    assert (resumed / "checkpoints" / "step-3").is_dir()
-    monkeypatch.setattr(SpladeTrainer, "_after_step", original_after_step)
-
-    result = SpladeTrainer(tiny_config(resumed, "training.save_steps=100")).train(resume=True)
+    result = Training(tiny_config(resumed, "training.save_steps=100")).train(resume=True)
     assert result.global_step == 6
     expected = load_file(straight / "final" / "model.safetensors")
     actual = load_file(resumed / "final" / "model.safetensors")
@@ -82,6 +92,22 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     assert steps == [0, 3, 6]
 
 
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="--resume: no checkpoint"):
+        Training(tiny_config(tmp_path)).train(resume=True)
+
+
 def test_missing_training_data_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match=r"data\.train="):
-        SpladeTrainer(tiny_config(tmp_path, f"data.train={tmp_path / 'none.txt'}"))
+        Training(tiny_config(tmp_path, f"data.train={tmp_path / 'none.txt'}"))
+
+
+def test_trainer_arguments_pass_through_and_unknown_ones_are_refused(tmp_path):
+    from ko_sparse.train.arguments import training_arguments
+
+    config = tiny_config(tmp_path, "training.trainer_args={dataloader_num_workers: 0, logging_first_step: true}")
+    args = training_arguments(config, ["anchor", "positive", "negative"], doc_only=False, resume=False)
+    assert args.logging_first_step and args.per_device_train_batch_size == 4 and args.gradient_accumulation_steps == 2
+    config = tiny_config(tmp_path, "training.trainer_args={no_such_field: 1}")
+    with pytest.raises(ConfigError, match="no_such_field"):
+        training_arguments(config, ["anchor", "positive", "negative"], doc_only=False, resume=False)

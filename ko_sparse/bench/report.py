@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from ko_sparse.bench.datasets import RetrievalSet
 from ko_sparse.bench.runner import MEASURES, SystemResult
+from ko_sparse.data.retrieval_sets import RetrievalSet
 
 SIGNIFICANCE = 0.05
 

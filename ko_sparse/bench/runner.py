@@ -8,8 +8,8 @@ import ir_measures
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ko_sparse.bench.datasets import RetrievalSet
 from ko_sparse.bench.systems import IndexStats, Run, SearchOutput, System, reciprocal_rank_fusion
+from ko_sparse.data.retrieval_sets import RetrievalSet
 from ko_sparse.evaluation.metrics import per_query
 
 MEASURES = {

@@ -15,7 +15,7 @@ SYSTEMS = ("bm25", "sparse", "hybrid")
 
 
 def list_sets() -> None:
-    from ko_sparse.bench.datasets import PERTURBATIONS, PERTURBED_PREFIX, REGISTRY
+    from ko_sparse.data.retrieval_sets import PERTURBATIONS, PERTURBED_PREFIX, REGISTRY
 
     for info in REGISTRY.values():
         size = info.build().summary() if info.offline else "downloaded from the Hub"
@@ -119,9 +119,9 @@ def bench_command(
         raise click.UsageError(
             "--systems sparse/hybrid need --model (e.g. outputs/tiny/best from `ko-sparse train --preset tiny`)"
         )
-    from ko_sparse.bench.datasets import UnknownSetError, load_set
     from ko_sparse.bench.report import drop_table, table, write_report
     from ko_sparse.bench.runner import run_benchmark
+    from ko_sparse.data.retrieval_sets import UnknownSetError, load_set
 
     with user_errors():
         try:

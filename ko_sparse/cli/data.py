@@ -44,6 +44,24 @@ def data_group() -> None:
     help="Bundled pair sets to use (repeatable; default: all).",
 )
 @click.option("--no-bundled", is_flag=True, help="Use only --pairs, none of the bundled sets.")
+@click.option(
+    "--retrieval",
+    metavar="SOURCE",
+    help="Build retrieval-recipe rows (query, positive passage, hard negatives) from queries + corpus + "
+    "judgements instead of synonym triplets: a bundled set (miracl-ko...), a BEIR folder or a HF dataset id.",
+)
+@click.option(
+    "--negatives",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="--retrieval: hard negatives per (query, positive), mined with BM25 (and --model).",
+)
+@click.option(
+    "--teacher",
+    help="--retrieval: score every (query, passage) with this CrossEncoder / SentenceTransformer / SparseEncoder "
+    "(HF id or path) for distillation; computed once, resumable.",
+)
 @click.option("--pairs", multiple=True, help="Your pairs: .jsonl/.csv with source,target, or a HF dataset id.")
 @click.option(
     "--corpus",
@@ -66,10 +84,8 @@ def data_group() -> None:
 )
 @click.option(
     "--validation-fraction",
-    default=0.05,
-    show_default=True,
     type=float,
-    help="Share of pair groups held out for validation.",
+    help="Share held out for validation: of pair groups (default 0.05), or with --retrieval of queries (default 0.2).",
 )
 @click.option("--max-pairs-per-source", type=click.IntRange(min=1), help="Sample at most this many pairs per source.")
 @click.option("--min-sts-score", default=4.0, show_default=True, type=float, help="KorSTS pairs scored at least this.")
@@ -97,6 +113,9 @@ def build_command(
     output_dir,
     sources,
     no_bundled,
+    retrieval,
+    negatives,
+    teacher,
     pairs,
     corpus,
     cross_encoder,
@@ -113,7 +132,8 @@ def build_command(
     min_corpus_frequency,
     seed,
 ) -> None:
-    """Build filtered, difficulty-balanced triplets for `ko-sparse train`.
+    """Build training data for `ko-sparse train`: synonym triplets (notebook recipe) or, with
+    --retrieval, query/passage rows (retrieval recipe).
 
     Sentence pairs (bundled paraKQC, KorSTS >= --min-sts-score, KorNLI entailment, Question_pair
     duplicates, and --pairs) give term/phrase synonym candidates by aligning the morphemes two
@@ -129,7 +149,18 @@ def build_command(
           --corpus sean0042/KorMedMCQA:doctor,nurse,pharm,dentist
       ko-sparse train --preset tiny --set data.train=data/ko-triplets/triplets \\
           --set data.eval_pairs=data/ko-triplets/eval_pairs.jsonl
+      ko-sparse data build --retrieval miracl-ko --output data/miracl --teacher path/to/cross-encoder
+      ko-sparse train --config configs/retrieval.yaml --set data.train=data/miracl/triplets \\
+          --set data.eval_retrieval=data/miracl/eval
+
+    \b
+    With --retrieval, queries are split into train and validation (eval/ holds the validation queries
+    over the whole corpus, for the trainer's nDCG@10); judged positives are never negatives.
     """
+    if retrieval:
+        fraction = 0.2 if validation_fraction is None else validation_fraction
+        build_retrieval_rows(retrieval, output_dir, negatives, fraction, seed, model, teacher)
+        return
     from ko_sparse.data.build import BuildConfig, build_dataset
     from ko_sparse.data.synonyms import MiningThresholds
 
@@ -143,7 +174,7 @@ def build_command(
             model=model,
             negatives_per_anchor=negatives_per_anchor,
             proportions=parse_proportions(proportions),
-            validation_fraction=validation_fraction,
+            validation_fraction=0.05 if validation_fraction is None else validation_fraction,
             max_pairs_per_source=max_pairs_per_source,
             min_sts_score=min_sts_score,
             min_corpus_frequency=min_corpus_frequency,
@@ -155,15 +186,36 @@ def build_command(
             ),
             seed=seed,
         )
-        model_ranker = None
-        if model:
-            from ko_sparse.model.ranking import sparse_ranker
-
-            model_ranker = functools.partial(sparse_ranker, model)
-        stats = build_dataset(config, model_ranker)
+        stats = build_dataset(config, model_ranker(model))
     for name, split in stats["splits"].items():
         click.echo(f"{name}: {split['rows']:,} triplets, difficulty {split['difficulty']}")
     click.echo(
         f"synonym pairs kept: {stats['synonym_filtering']['kept']:,} (removed: {stats['synonym_filtering']['removed']})"
     )
+    click.echo(f"written to {output_dir}")
+
+
+def model_ranker(model: str | None):
+    """``--model``: a factory ranking a pool with the sparse model (the data layer cannot load models)."""
+    if not model:
+        return None
+    from ko_sparse.model.ranking import sparse_ranker
+
+    return functools.partial(sparse_ranker, model)
+
+
+def build_retrieval_rows(source, output_dir, negatives, validation_fraction, seed, model, teacher) -> None:
+    from ko_sparse.data.retrieval import RetrievalBuildConfig, build_retrieval
+
+    with user_errors():
+        config = RetrievalBuildConfig(source, output_dir, negatives, validation_fraction, seed)
+        scorer = None
+        if teacher:
+            from ko_sparse.model.teacher import teacher_scorer
+
+            scorer = teacher_scorer(teacher)
+        stats = build_retrieval(config, model_ranker(model), scorer)
+    for name, split in stats["splits"].items():
+        click.echo(f"{name}: {split['rows']:,} rows from {split['queries']:,} queries")
+    click.echo(f"validation queries for the trainer's evaluator: {output_dir / 'eval'}")
     click.echo(f"written to {output_dir}")

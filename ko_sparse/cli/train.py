@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -20,7 +21,8 @@ from ko_sparse.train.config import PRESETS, load_config, preset_path
 @click.option(
     "--preset",
     type=click.Choice(PRESETS),
-    help="A bundled spec instead of --config; 'tiny' trains a small offline model in minutes on CPU.",
+    help="A bundled spec; 'tiny' trains a small offline model in minutes on CPU. With --config, the "
+    "config's recipe at the preset's scale (the preset's keys win).",
 )
 @click.option(
     "--set",
@@ -50,22 +52,27 @@ def train_command(
     resume: bool,
     mode: str | None,
 ) -> None:
-    """Train a SPLADE encoder with the notebook's losses (self, synonym, margin, FLOPS).
+    """Train a SPLADE encoder on sentence-transformers' SparseEncoderTrainer.
 
-    Writes best/ (highest validation MRR) and final/ models that
-    sentence_transformers.SparseEncoder loads, checkpoints/ for --resume,
-    training_history.json, training_curves.png and config.yaml. Runs data-parallel
-    under `accelerate launch` or `torchrun` with the same arguments.
+    Recipes (loss.recipe): notebook (the v21.3 notebook's self, synonym, margin and FLOPS losses on
+    synonym triplets; best model by synonym-ranking MRR) and retrieval (in-batch negatives ranking
+    or teacher distillation on query/passage rows; best model by nDCG@10 on held-out queries).
+    Writes best/ and final/ models that sentence_transformers.SparseEncoder loads, checkpoints/ for
+    --resume (Ctrl-C saves one), training_history.json, training_curves.png and config.yaml. Runs
+    data-parallel under `accelerate launch` or `torchrun` with the same arguments; any
+    SparseEncoderTrainingArguments field can be set with --set training.trainer_args.NAME=VALUE.
 
     \b
     Examples:
       ko-sparse train --preset tiny
       ko-sparse train --config configs/v21.3.yaml --set data.train=dataset/triplets
+      ko-sparse train --config configs/retrieval.yaml --preset tiny \\
+          --set data.train=data/miracl/triplets --set data.eval_retrieval=data/miracl/eval
       accelerate launch -m ko_sparse train --config configs/v21.3.yaml
       torchrun --nproc-per-node 4 -m ko_sparse train --config configs/v21.3.yaml
     """
-    if (config_file is None) == (preset is None):
-        raise click.UsageError("give exactly one of --config FILE or --preset NAME")
+    if config_file is None and preset is None:
+        raise click.UsageError("give --config FILE, --preset NAME, or both (a recipe at the preset's scale)")
     settings = list(overrides)
     if output_dir is not None:
         settings.append(f"output_dir={output_dir}")
@@ -73,18 +80,18 @@ def train_command(
         settings.append(f"training.max_steps={max_steps}")
     if mode is not None:
         settings.append(f"model.mode={mode}")
-    from ko_sparse.train.trainer import SpladeTrainer, TrainingInterrupted
+    from ko_sparse.train.trainer import Training, TrainingInterrupted
 
     with user_errors():
-        config = load_config(config_file or preset_path(preset), settings)
-        trainer = SpladeTrainer(config)
+        config = load_config(config_file, settings, preset=preset_path(preset) if preset else None)
+        training = Training(config)
         try:
-            result = trainer.train(resume=resume)
+            result = training.train(resume=resume)
         except TrainingInterrupted as interrupted:
             raise click.ClickException(str(interrupted)) from None
-    if trainer.accelerator.is_main_process:
+    if int(os.environ.get("RANK", "0")) == 0:
         click.echo(
-            f"Done: {result.global_step} steps, best MRR {result.best_mrr:.4f}.\n"
+            f"Done: {result.global_step} steps, best {result.best_metric} {result.best_value:.4f}.\n"
             f"  best model:  {result.output_dir / 'best'}\n"
             f"  final model: {result.output_dir / 'final'}\n"
             f"  curves:      {result.output_dir / 'training_curves.png'}"

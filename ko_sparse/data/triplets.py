@@ -1,4 +1,6 @@
-"""Triplet data the trainer reads: anchor, positive, negative, difficulty.
+"""Training data the trainer reads. Notebook recipe: anchor, positive, negative (and difficulty).
+Retrieval recipe (``ko-sparse data build --retrieval``): query, positive, one or more ``negative_N``
+columns, and optionally ``label`` (teacher scores).
 
 Accepted inputs: a ``datasets.DatasetDict`` saved with ``save_to_disk`` (splits ``train`` and
 ``validation``; what ``ko-sparse data build`` and the notebook's preparation step write), or JSON
@@ -15,11 +17,12 @@ from ko_sparse.data.jsonl import read_jsonl
 from ko_sparse.errors import DataError
 
 TEXT_COLUMNS = ("anchor", "positive", "negative")
+RETRIEVAL_COLUMNS = ("query", "positive")
 DIFFICULTY_COLUMN = "difficulty"
 
 
-def load_triplets(train: str | Path, validation: str | Path | None = None) -> DatasetDict:
-    """Load and validate triplets from a saved DatasetDict directory or JSONL file(s)."""
+def load_triplets(train: str | Path, validation: str | Path | None = None, recipe: str = "notebook") -> DatasetDict:
+    """Load and validate training rows from a saved DatasetDict directory or JSONL file(s)."""
     train = Path(train)
     if train.is_dir():
         splits = _load_dataset_dict(train)
@@ -30,7 +33,7 @@ def load_triplets(train: str | Path, validation: str | Path | None = None) -> Da
     if validation is not None:
         splits["validation"] = _load_jsonl_triplets(Path(validation))
     for name, split in splits.items():
-        _validate(split, f"{train}[{name}]")
+        _validate(split, f"{train}[{name}]", RETRIEVAL_COLUMNS if recipe == "retrieval" else TEXT_COLUMNS)
     return splits
 
 
@@ -65,13 +68,15 @@ def _load_jsonl_triplets(path: Path) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def _validate(split: Dataset, where: str) -> None:
-    missing = [column for column in TEXT_COLUMNS if column not in split.column_names]
+def _validate(split: Dataset, where: str, required: tuple[str, ...]) -> None:
+    missing = [column for column in required if column not in split.column_names]
     if missing:
-        raise DataError(f"{where}: missing columns {missing} (has {split.column_names})")
+        hint = " (a retrieval data set needs loss.recipe=retrieval)" if "query" in split.column_names else ""
+        raise DataError(f"{where}: missing columns {missing} (has {split.column_names}){hint}")
     if len(split) == 0:
         raise DataError(f"{where}: no rows")
-    for column in TEXT_COLUMNS:
+    texts = [c for c in split.column_names if c in required or c.startswith("negative")]
+    for column in texts:
         for row, value in enumerate(split[column]):
             if not isinstance(value, str) or not value.strip():
                 raise DataError(f"{where}: row {row}, column {column!r} is empty or not text")

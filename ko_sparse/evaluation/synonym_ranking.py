@@ -4,6 +4,10 @@ Fixes the notebook's flaw, which ranked a random 5,000-term vocabulary sample so
 were never candidates: here the candidates are every target of the evaluation set plus distractor
 words sampled from the vocabulary with a fixed seed. Anchors and candidates are encoded once in
 batches and scored with one sparse matrix product (cosine, as the notebook).
+
+A sentence-transformers evaluator: ``SparseEncoderTrainer`` runs it during training and picks the best
+model by its ``mrr``. The library has no synonym-ranking evaluator (its IR evaluator ranks documents for
+queries with relevance judgements; here the candidates are terms with seeded distractors).
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
 from sentence_transformers import SparseEncoder
+from sentence_transformers.base.evaluation import BaseEvaluator
 from transformers import PreTrainedTokenizerBase
 
 from ko_sparse.evaluation.metrics import evaluate_run, recall_mrr_ndcg
+from ko_sparse.model.doc_only import split_model
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.sparse_ops import l2_normalise_rows
 
@@ -35,7 +41,7 @@ def vocabulary_words(tokenizer: PreTrainedTokenizerBase) -> list[str]:
     )
 
 
-class SynonymRankingEvaluator:
+class SynonymRankingEvaluator(BaseEvaluator):
     """Recall@k, MRR (within the top ``depth``) and nDCG@10 of true targets among all candidates."""
 
     def __init__(
@@ -49,7 +55,11 @@ class SynonymRankingEvaluator:
         max_length: int = 32,
         batch_size: int = 256,
         depth: int = 100,
+        name: str = "synonyms",
     ) -> None:
+        super().__init__()
+        self.name = name
+        self.primary_metric = "mrr"
         k_values = tuple(k_values)
         targets_of: dict[str, set[str]] = defaultdict(set)
         for source, target in pairs:
@@ -76,12 +86,22 @@ class SynonymRankingEvaluator:
         self.depth = min(max(depth, *k_values), len(self.candidates))
 
     def __call__(
-        self, encoder: SparseEncoder, encode_anchors: Callable[[list[str]], sp.csr_matrix] | None = None
+        self, model: SparseEncoder, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
-        """Metrics of ``encoder``; ``encode_anchors`` replaces it for the anchors (doc-only queries)."""
+        """Metrics of ``model`` named ``<name>_<metric>``. A doc-only model's anchors are its IDF queries."""
+        metrics = self.prefix_name_to_metrics(self.evaluate(model), self.name)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+    def evaluate(self, model: SparseEncoder) -> dict[str, float]:
+        """Unprefixed metrics (recall@k, mrr, ndcg@10)."""
+        parts = split_model(model)
         encode = dict(batch_size=self.batch_size, max_length=self.max_length)
-        anchors = encode_anchors(self.anchors) if encode_anchors else encode_sparse(encoder, self.anchors, **encode)
-        return self.score(anchors, encode_sparse(encoder, self.candidates, **encode))
+        if parts.doc_only:
+            anchors = parts.encode_queries(self.anchors)
+        else:
+            anchors = encode_sparse(parts.encoder, self.anchors, **encode)
+        return self.score(anchors, encode_sparse(parts.encoder, self.candidates, **encode))
 
     def score(self, anchor_vectors: sp.csr_matrix, candidate_vectors: sp.csr_matrix) -> dict[str, float]:
         """Metrics of a ranking by cosine similarity of the given anchor and candidate vectors."""

@@ -1,17 +1,9 @@
-"""Training objectives: each component is a function; ``SpladeTripletLoss`` combines them."""
+"""Training objectives as sentence-transformers loss modules: the notebook's recipe (ours, on the
+library's parts) and the retrieval recipe (the library's losses, configured)."""
 
-from ko_sparse.losses.flops import flops_loss
-from ko_sparse.losses.in_batch_contrastive import in_batch_contrastive_loss
-from ko_sparse.losses.splade_triplet import LossConfig, SpladeTripletLoss, TripletBatch
+from ko_sparse.losses.config import LossConfig
+from ko_sparse.losses.notebook import NotebookSpladeLoss
+from ko_sparse.losses.retrieval import retrieval_loss
 from ko_sparse.losses.token_activation import token_activation_loss
-from ko_sparse.losses.triplet_margin import triplet_margin_loss
 
-__all__ = [
-    "LossConfig",
-    "SpladeTripletLoss",
-    "TripletBatch",
-    "flops_loss",
-    "in_batch_contrastive_loss",
-    "token_activation_loss",
-    "triplet_margin_loss",
-]
+__all__ = ["LossConfig", "NotebookSpladeLoss", "retrieval_loss", "token_activation_loss"]

@@ -43,22 +43,6 @@ class SparseModel:
         return idf_query_vectors(self.encoder.tokenizer, self.idf, texts)
 
 
-class QueryIDF(torch.nn.Module):
-    """Doc-only query vectors in training: each present (non-special) token weighted by ReLU(IDF)."""
-
-    def __init__(self, idf: np.ndarray, trainable: bool = False) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.from_numpy(np.asarray(idf, np.float32)), requires_grad=trainable)
-
-    def forward(self, input_ids: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
-        presence = torch.zeros(input_ids.shape[0], self.weight.shape[0], device=input_ids.device)
-        presence.scatter_add_(1, input_ids, token_mask.float())
-        return presence.clamp(max=1.0) * torch.relu(self.weight)
-
-    def idf(self) -> np.ndarray:
-        return torch.relu(self.weight).detach().float().cpu().numpy()
-
-
 def idf_query_vectors(tokenizer, idf: np.ndarray, texts: list[str]) -> sp.csr_matrix:
     """Each distinct token id of a text (no special tokens) weighted by its IDF."""
     rows, cols = [], []
@@ -72,15 +56,29 @@ def idf_query_vectors(tokenizer, idf: np.ndarray, texts: list[str]) -> sp.csr_ma
     return matrix
 
 
-def save_doc_only(encoder: SparseEncoder, idf: np.ndarray, path: str | Path) -> None:
-    """Save as a query/document Router model with ``idf.json`` beside it."""
-    tokenizer = encoder.tokenizer
+def doc_only_model(encoder: SparseEncoder, idf: np.ndarray, trainable: bool = False) -> SparseEncoder:
+    """A query/document Router: IDF-weighted query tokens (``SparseStaticEmbedding``, trained with its own
+    learning rate when ``trainable``) and ``encoder`` for documents."""
     query = SparseStaticEmbedding(
-        tokenizer=tokenizer, weight=torch.from_numpy(np.asarray(idf, np.float32)), frozen=True
+        tokenizer=encoder.tokenizer, weight=torch.from_numpy(np.asarray(idf, np.float32)), frozen=not trainable
     )
     router = Router.for_query_document(query_modules=[query], document_modules=list(encoder))
-    SparseEncoder(modules=[router], device="cpu").save(str(path))
-    Path(path, IDF_FILE).write_text(json.dumps(idf_json(tokenizer, idf), ensure_ascii=False), encoding="utf-8")
+    return SparseEncoder(modules=[router], device=str(encoder.device))
+
+
+def save_model(model: SparseEncoder, path: str | Path) -> None:
+    """``model.save``; a doc-only model also gets ``idf.json`` (its query weights keyed as ML-Commons decodes)."""
+    model.save(str(path))
+    parts = split_model(model)
+    if parts.idf is not None:
+        Path(path, IDF_FILE).write_text(
+            json.dumps(idf_json(parts.encoder.tokenizer, parts.idf), ensure_ascii=False), encoding="utf-8"
+        )
+
+
+def save_doc_only(encoder: SparseEncoder, idf: np.ndarray, path: str | Path) -> None:
+    """Save ``encoder`` with IDF query weights as a doc-only Router model (``idf.json`` beside it)."""
+    save_model(doc_only_model(encoder, idf), path)
 
 
 def is_router_model(path: str | Path) -> bool:
@@ -88,23 +86,31 @@ def is_router_model(path: str | Path) -> bool:
     return modules.is_file() and "Router" in modules.read_text(encoding="utf-8")
 
 
-def load_model(path: str | Path, max_length: int | None = None, setting: str = "--model") -> SparseModel:
-    """A bi-encoder (SPLADE SparseEncoder) or a doc-only Router model, split into its parts."""
-    if not is_router_model(path):
-        return SparseModel(load_encoder(path, max_length, setting=setting))
-    router = SparseEncoder(str(path), device="cpu")[0]
-    routes = getattr(router, "sub_modules", {})
+def split_model(model: SparseEncoder, setting: str = "--model") -> SparseModel:
+    """A bi-encoder as it is, or a doc-only Router split into its document encoder and query IDF
+    (special ids and negative trained weights at 0). The parts share the model's modules."""
+    if not isinstance(model[0], Router):
+        return SparseModel(model)
+    routes = getattr(model[0], "sub_modules", {})
     query = list(routes["query"]) if "query" in routes else []
     document = list(routes["document"]) if "document" in routes else []
     if len(query) != 1 or not isinstance(query[0], SparseStaticEmbedding) or len(document) != 2:
         raise ModelLoadError(
-            f"{setting}={str(path)!r}: a Router model but not ko-sparse's doc-only layout "
+            f"{setting}: a Router model but not ko-sparse's doc-only layout "
             "(query: SparseStaticEmbedding; document: Transformer + SpladePooling)"
         )
-    encoder = SparseEncoder(modules=list(document), device="cpu")
-    if max_length is not None:
-        encoder.max_seq_length = max_length
-    suppress_special_tokens(encoder[0].auto_model, special_token_ids(encoder.tokenizer))
-    idf = query[0].weight.detach().float().numpy().copy()
+    encoder = SparseEncoder(modules=document, device=str(model.device))
+    idf = torch.relu(query[0].weight.detach()).float().cpu().numpy().copy()
     idf[special_token_ids(encoder.tokenizer)] = 0.0
     return SparseModel(encoder, idf)
+
+
+def load_model(path: str | Path, max_length: int | None = None, setting: str = "--model") -> SparseModel:
+    """A bi-encoder (SPLADE SparseEncoder) or a doc-only Router model, split into its parts."""
+    if not is_router_model(path):
+        return SparseModel(load_encoder(path, max_length, setting=setting))
+    parts = split_model(SparseEncoder(str(path), device="cpu"), f"{setting}={str(path)!r}")
+    if max_length is not None:
+        parts.encoder.max_seq_length = max_length
+    suppress_special_tokens(parts.encoder[0].auto_model, special_token_ids(parts.encoder.tokenizer))
+    return parts

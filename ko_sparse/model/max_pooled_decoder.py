@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 CHUNK_ELEMENTS = 1 << 24  # rows x hidden per gather in the backward, bounds its extra memory
+FLASH_ATTENTION = ("flash_attention_2", "flash_attention_3")  # unpadded inputs: pooled by the library instead
+DECODER_KEY = "ko_sparse_fused_decoder"  # how the fused Transformer hands its decoder to the pooling
 
 
 class MaxPooledDecoder(torch.autograd.Function):
@@ -68,3 +70,50 @@ def decoder_bypassed(mlm: torch.nn.Module):
         yield decoder
     finally:
         inner.set_output_embeddings(decoder)
+
+
+@contextlib.contextmanager
+def fused_max_pooling(model: torch.nn.Module):
+    """Inside, every ``Transformer(fill-mask)`` + ``SpladePooling(max)`` pair of ``model`` runs fused when
+    autograd is on: the Transformer returns the decoder's inputs and the pooling applies
+    :class:`MaxPooledDecoder`, then ``log1p(relu)``. The modules keep their classes and weights (only
+    instance ``forward`` attributes are added, and removed on exit), so anything saved inside, such as a
+    trainer's checkpoint, is the plain model that ``SparseEncoder`` loads. Without autograd (evaluation,
+    encoding) the library's own forward runs.
+    """
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+    transformers = [m for m in model.modules() if isinstance(m, Transformer) and m.transformer_task == "fill-mask"]
+    poolings = [m for m in model.modules() if isinstance(m, SpladePooling)]
+    if len(transformers) != 1 or len(poolings) != 1 or poolings[0].pooling_strategy != "max":
+        yield False
+        return
+    transformer, pooling = transformers[0], poolings[0]
+    library_transformer, library_pooling = transformer.forward, pooling.forward
+    attention = getattr(transformer.auto_model.config, "_attn_implementation", None)
+
+    def transformer_forward(features: dict, **kwargs) -> dict:
+        if not (torch.is_grad_enabled() and transformer.training) or attention in FLASH_ATTENTION:
+            return library_transformer(features, **kwargs)
+        with decoder_bypassed(transformer.auto_model) as decoder:
+            features = library_transformer(features, **kwargs)
+        if decoder is not None:
+            features[DECODER_KEY] = decoder
+        return features
+
+    def pooling_forward(features: dict) -> dict:
+        decoder = features.pop(DECODER_KEY, None)
+        if decoder is None:
+            return library_pooling(features)
+        pooled = MaxPooledDecoder.apply(
+            features["token_embeddings"], decoder.weight, decoder.bias, features["attention_mask"]
+        )
+        features["sentence_embedding"] = torch.log1p(torch.relu(pooled))
+        return features
+
+    transformer.forward, pooling.forward = transformer_forward, pooling_forward
+    try:
+        yield True
+    finally:
+        del transformer.forward, pooling.forward

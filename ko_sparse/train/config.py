@@ -2,7 +2,9 @@
 
 Defaults are the v21.3 notebook's recipe. ``configs/*.yaml`` and the bundled presets
 (``ko_sparse/presets``) hold complete experiment specs; the config actually used is saved next to
-the model.
+the model. :mod:`ko_sparse.train.arguments` maps it onto ``SparseEncoderTrainingArguments``; any other
+field of those arguments can be given under ``training.trainer_args`` (e.g.
+``--set training.trainer_args.report_to=[tensorboard]``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 import yaml
 
-from ko_sparse.losses import LossConfig
+from ko_sparse.losses.config import LossConfig
 from ko_sparse.model.splade import DEFAULT_BASE_MODEL
 
 
@@ -40,7 +42,8 @@ class ModelConfig:
 class DataConfig:
     train: str | None = None
     validation: str | None = None
-    eval_pairs: str | None = None
+    eval_pairs: str | None = None  # synonym ranking (notebook recipe)
+    eval_retrieval: str | None = None  # held-out queries over their corpus, a BEIR folder (retrieval recipe)
 
 
 @dataclass
@@ -60,6 +63,8 @@ class TrainingConfig:
     save_total_limit: int = 2
     log_steps: int = 10
     idf_learning_rate: float = 1e-3
+    gradient_checkpointing: bool = False
+    trainer_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,14 +104,27 @@ def preset_path(name: str) -> Path:
     return Path(str(files("ko_sparse.presets").joinpath(f"{name}.yaml")))
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults, then the YAML file at ``path``, then ``section.key=value`` overrides."""
+def load_config(
+    path: str | Path | None = None, overrides: list[str] = (), preset: str | Path | None = None
+) -> TrainConfig:
+    """Defaults, then the YAML file at ``path``, then a preset's file over it (a recipe at the preset's
+    scale: ``--config configs/retrieval.yaml --preset tiny``), then ``section.key=value`` overrides."""
     values: dict[str, Any] = {}
-    if path is not None:
-        values = _read_yaml(Path(path))
+    for layer in (path, preset):
+        if layer is not None:
+            _merge(values, _read_yaml(Path(layer)))
     for override in overrides:
         _apply_override(values, override)
     return _build(TrainConfig, values, "")
+
+
+def _merge(values: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Section by section: a layer's keys replace the same keys of the layers below, others stay."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            _merge(values[key], value)
+        else:
+            values[key] = value
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -169,6 +187,9 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name}={value!r}: expected a number") from None
+    container = get_origin(hint)
+    if container in (dict, list) and not isinstance(value, container):
+        raise ConfigError(f"{name}={value!r}: expected a {'mapping' if container is dict else 'list'}")
     for scalar in (bool, int, str):
         if (hint is scalar or text in (f"{scalar.__name__} | None", f"typing.Optional[{scalar.__name__}]")) and (
             not isinstance(value, scalar) or (scalar is int and isinstance(value, bool))

@@ -1,4 +1,4 @@
-"""Training history: logged loss components and evaluations, saved as JSON and drawn as curves."""
+"""Training history: the trainer's logged loss components and evaluations, as JSON and as curves."""
 
 from __future__ import annotations
 
@@ -7,50 +7,137 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PANELS = (
-    ("train", "total", "Total loss"),
-    ("train", "margin", "Triplet margin loss"),
-    ("train", "flops", "FLOPS"),
-    ("eval", "recall@5", "Recall@5"),
-    ("eval", "recall@10", "Recall@10"),
-    ("eval", "mrr", "MRR"),
-)
+LOSS_COMPONENTS = ("self", "synonym", "margin", "contrastive", "base_loss", "document_regularizer_loss")
+COMPONENT_LABELS = {
+    "document_regularizer_loss": "FLOPS (documents)",
+    "query_regularizer_loss": "FLOPS (queries)",
+    "base_loss": "ranking loss",
+}
+NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "step")
 
 
 @dataclass
 class TrainingHistory:
+    """``train``: one record per logging step (``step``, ``epoch``, ``loss``: the weighted total, each
+    weighted component, ``learning_rate``...). ``eval``: one per evaluation (``step``, the evaluator's
+    metrics without their prefix, ``validation_loss``). ``primary``: the metric the best model is chosen by."""
+
     train: list[dict[str, Any]] = field(default_factory=list)
     eval: list[dict[str, Any]] = field(default_factory=list)
+    primary: str = "mrr"
 
-    def best(self, metric: str = "mrr") -> dict[str, Any] | None:
-        return max(self.eval, key=lambda record: record[metric], default=None)
+    @classmethod
+    def from_log_history(cls, log_history: list[dict[str, Any]], primary_metric: str) -> TrainingHistory:
+        """Split the trainer's log records; ``primary_metric`` is the evaluator's prefixed name
+        (``synonyms_mrr``), whose prefix is dropped from every metric of that evaluator."""
+        prefix = primary_metric.rsplit("_", 1)[0] + "_" if "_" in primary_metric else ""
+        history = cls(primary=primary_metric.removeprefix(prefix))
+        for record in log_history:
+            if "loss" in record:
+                history.train.append(dict(record))
+            elif any(key.startswith("eval_") for key in record):
+                history.eval.append(_eval_record(record, prefix))
+        return history
+
+    def best(self, metric: str | None = None) -> dict[str, Any] | None:
+        metric = metric or self.primary
+        return max((r for r in self.eval if metric in r), key=lambda r: r[metric], default=None)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"train": self.train, "eval": self.eval}, indent=2), encoding="utf-8")
+        payload = {"primary_metric": self.primary, "train": self.train, "eval": self.eval}
+        Path(path).write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingHistory:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(train=data["train"], eval=data["eval"])
+        return cls(train=data["train"], eval=data["eval"], primary=data.get("primary_metric", "mrr"))
 
     def plot(self, path: str | Path) -> None:
-        """Six panels against the optimizer step: losses on top, Recall@5/10 and MRR below."""
+        """Losses on top (total, each weighted component, FLOPS), evaluation metrics below."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        figure, axes = plt.subplots(2, 3, figsize=(15, 8))
-        for axis, (kind, key, title) in zip(axes.flat, PANELS, strict=False):
-            records = [r for r in getattr(self, kind) if key in r]
-            axis.plot([r["step"] for r in records], [r[key] for r in records], "-o", markersize=3)
-            if kind == "eval" and records:
-                axis.set_ylim(0, 1)
-                best = self.best(key)
-                axis.axhline(best[key], color="r", linestyle="--", alpha=0.4)
-            axis.set_title(title)
-            axis.set_xlabel("step")
-            axis.grid(True, alpha=0.3)
+        figure, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+        self._plot_total(axes[0, 0])
+        self._plot_components(axes[0, 1], [k for k in LOSS_COMPONENTS if "regularizer" not in k], "Loss components")
+        self._plot_components(axes[0, 2], ["document_regularizer_loss", "query_regularizer_loss"], "FLOPS (weighted)")
+        metrics = [k for k in (self.eval[0] if self.eval else {}) if k not in ("step", "epoch", "validation_loss")]
+        recalls = [k for k in metrics if k.startswith(("recall@", "dot_recall@"))]
+        ranking = [k for k in metrics if k not in recalls and not k.endswith(("_active_dims", "sparsity_ratio"))]
+        self._plot_metrics(axes[1, 0], [self.primary], f"{self.primary} (best model)")
+        self._plot_metrics(axes[1, 1], recalls[:4], "Recall")
+        self._plot_metrics(axes[1, 2], [k for k in ranking if k != self.primary][:4], "Other metrics")
         figure.tight_layout()
-        figure.savefig(path, dpi=120)
+        figure.savefig(path, dpi=110)
         plt.close(figure)
+
+    def _plot_total(self, axis) -> None:
+        axis.plot([r["step"] for r in self.train], [r["loss"] for r in self.train], "-o", ms=3, label="train")
+        validation = [r for r in self.eval if "validation_loss" in r]
+        if validation:
+            axis.plot(
+                [r["step"] for r in validation],
+                [r["validation_loss"] for r in validation],
+                "-s",
+                ms=3,
+                label="validation",
+            )
+        axis.axhline(0, color="grey", lw=0.8)
+        axis.set_title("Total loss")
+        axis.text(
+            0.01,
+            0.01,
+            "the token-activation terms are rewards (negative),\nso the total can fall below zero",
+            transform=axis.transAxes,
+            fontsize=7,
+            va="bottom",
+            color="dimgrey",
+        )
+        _finish(axis)
+
+    def _plot_components(self, axis, keys: list[str], title: str) -> None:
+        for key in keys:
+            records = [r for r in self.train if key in r]
+            if records:
+                axis.plot(
+                    [r["step"] for r in records], [r[key] for r in records], "-", label=COMPONENT_LABELS.get(key, key)
+                )
+        axis.set_title(title)
+        _finish(axis)
+
+    def _plot_metrics(self, axis, keys: list[str], title: str) -> None:
+        for key in keys:
+            records = [r for r in self.eval if key in r]
+            axis.plot([r["step"] for r in records], [r[key] for r in records], "-o", ms=3, label=key)
+        best = self.best()
+        if best is not None and keys == [self.primary]:
+            axis.axhline(
+                best[self.primary],
+                color="r",
+                linestyle="--",
+                alpha=0.5,
+                label=f"best {best[self.primary]:.3f} (step {best['step']})",
+            )
+        axis.set_ylim(0, 1)
+        axis.set_title(title)
+        _finish(axis)
+
+
+def _eval_record(record: dict[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": record.get("step"), "epoch": record.get("epoch")}
+    for key, value in record.items():
+        name = key.removeprefix("eval_")
+        if key == "eval_loss":
+            out["validation_loss"] = value
+        elif key.startswith("eval_") and name.startswith(prefix) and not name.endswith(NOT_METRICS):
+            out[name.removeprefix(prefix)] = value
+    return out
+
+
+def _finish(axis) -> None:
+    axis.set_xlabel("optimizer step")
+    axis.grid(True, alpha=0.3)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=7)

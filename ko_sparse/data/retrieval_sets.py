@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ko_sparse.data.jsonl import read_jsonl
+from ko_sparse.data.jsonl import read_jsonl, write_jsonl
 from ko_sparse.errors import DataError
 from ko_sparse.resources import RETRIEVAL_DIR
 
@@ -29,7 +29,7 @@ ANSWER_RETRIEVAL_NOTE = (
 )
 
 
-class UnknownSetError(ValueError):
+class UnknownSetError(DataError):
     """A benchmark name that is neither bundled, a BEIR folder, nor a dataset id."""
 
 
@@ -237,6 +237,18 @@ def load_beir(folder: Path) -> RetrievalSet:
     return RetrievalSet(
         folder.name, corpus, queries, _read_qrels(qrels_file, header=True), f"BEIR folder {folder}", "?"
     )
+
+
+def write_beir(folder: Path, dataset: RetrievalSet) -> Path:
+    """Write ``dataset`` as a BEIR folder that :func:`load_beir` reads back (titles folded into the text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / "corpus.jsonl", [{"_id": d, "title": "", "text": t} for d, t in dataset.corpus.items()])
+    write_jsonl(folder / "queries.jsonl", [{"_id": q, "text": t} for q, t in dataset.queries.items()])
+    lines = ["query-id\tcorpus-id\tscore"] + [
+        f"{qid}\t{docid}\t{grade}" for qid in dataset.queries for docid, grade in dataset.qrels.get(qid, {}).items()
+    ]
+    (folder / "qrels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
 def _read_qrels(path: Path, header: bool) -> dict[str, dict[str, int]]:

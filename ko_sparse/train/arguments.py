@@ -1,0 +1,76 @@
+"""A :class:`TrainConfig` as ``SparseEncoderTrainingArguments``: the one place the two vocabularies meet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sparse_encoder import SparseEncoderTrainingArguments
+
+from ko_sparse.train.config import ConfigError, TrainConfig
+
+CHECKPOINTS = "checkpoints"
+IDF_PARAMETER = r"sub_modules\.query\.0\.weight$"  # the doc-only Router's SparseStaticEmbedding
+FIELDS = set(SparseEncoderTrainingArguments.__dataclass_fields__)
+CHECKPOINTING = "activation_checkpointing"  # transformers 5's name; "gradient_checkpointing" before
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """``auto``: bf16 on CUDA devices that support it, fp16 on other CUDA devices, fp32 on CPU."""
+    if setting != "auto":
+        if setting not in ("no", "fp16", "bf16"):
+            raise ConfigError(f"training.mixed_precision={setting!r}: expected auto, no, fp16 or bf16")
+        return setting
+    if not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def training_arguments(
+    config: TrainConfig, columns: list[str], doc_only: bool, resume: bool
+) -> SparseEncoderTrainingArguments:
+    """Checkpoints go to ``<output_dir>/checkpoints``; the first column is the query side (a doc-only
+    model's IDF route), the others documents."""
+    training = config.training
+    precision = resolve_mixed_precision(training.mixed_precision)
+    every = config.eval.every_steps
+    values = dict(
+        output_dir=str(Path(config.output_dir) / CHECKPOINTS),
+        per_device_train_batch_size=training.batch_size,
+        per_device_eval_batch_size=training.batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        num_train_epochs=training.epochs,
+        max_steps=training.max_steps or -1,
+        learning_rate=training.learning_rate,
+        warmup_ratio=training.warmup_ratio,
+        lr_scheduler_type=training.scheduler,
+        max_grad_norm=training.max_grad_norm,
+        weight_decay=training.weight_decay,
+        seed=training.seed,
+        data_seed=training.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        dataloader_pin_memory=torch.cuda.is_available(),
+        save_strategy="steps",
+        save_steps=training.save_steps,
+        save_total_limit=training.save_total_limit,
+        logging_steps=training.log_steps,
+        eval_strategy="steps" if every else "epoch",
+        eval_steps=every,
+        eval_on_start=not resume,  # a resumed run already evaluated its start
+        report_to="none",
+        batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss.recipe == "retrieval" else BatchSamplers.BATCH_SAMPLER,
+    )
+    values[CHECKPOINTING if CHECKPOINTING in FIELDS else "gradient_checkpointing"] = training.gradient_checkpointing
+    if doc_only:
+        values["router_mapping"] = {column: "query" if i == 0 else "document" for i, column in enumerate(columns)}
+        if config.model.idf_trainable:
+            values["learning_rate_mapping"] = {IDF_PARAMETER: training.idf_learning_rate}
+    unknown = sorted(set(training.trainer_args) - FIELDS)
+    if unknown:
+        raise ConfigError(f"training.trainer_args: {unknown} are not SparseEncoderTrainingArguments fields")
+    try:
+        return SparseEncoderTrainingArguments(**(values | training.trainer_args))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"training settings rejected by SparseEncoderTrainingArguments: {error}") from error
