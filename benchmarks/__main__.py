@@ -1,37 +1,56 @@
 """``python -m benchmarks NAME [--quick] [--repeat N]``.
 
-NAME is one benchmark, ``all`` (every benchmark, then the README table), or ``table`` (rewrite the
-README table from the latest figure of each ``results/*.jsonl``). ``--quick`` sizes everything for a
-2-core CPU machine; without it the sizes are meant for a GPU box.
+NAME is one benchmark, ``all`` (every benchmark, then the README table), ``table`` (rewrite the README
+table from the latest figure of each ``results/*.jsonl``), ``gpu`` (the GPU check: run it through
+``benchmarks/gpu_check.sh`` on a GPU machine) or ``record FILE`` (add the JSON lines a run elsewhere
+printed, e.g. the GPU check's, to ``results/`` and the README table). ``--quick`` (``--size quick``)
+sizes everything for a 2-core CPU machine with the tiny model; ``--size full`` (the default) runs the
+production-size stand-in ``random:ax-encoder-base`` at sizes the machine runs in minutes.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-from benchmarks import cluster, encoding, evaluation, search, table, train_step
-
-BENCHMARKS = {
-    "train_step": train_step.main,
-    "encoding": encoding.main,
-    "evaluation": evaluation.main,
-    "search": search.main,
-    "opensearch": cluster.main,
+BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this order
+    "train_step": "benchmarks.train_step",
+    "encoding": "benchmarks.encoding",
+    "evaluation": "benchmarks.evaluation",
+    "search": "benchmarks.search",
+    "opensearch": "benchmarks.cluster",
 }
+OTHERS = {"table": "benchmarks.table", "gpu": "benchmarks.gpu", "record": "benchmarks.table"}
+# the figures whose cost depends on the model's size; the synonym evaluation and the embedded search are
+# measured with the tiny model only (their work does not grow with the encoder)
+FULL_SIZE = ("train_step", "encoding", "opensearch")
+
+
+def run(module: str, argv: list[str], function: str = "main") -> None:
+    getattr(importlib.import_module(module), function)(argv)
 
 
 def run_all(argv: list[str]) -> None:
-    for name, run in BENCHMARKS.items():
+    from benchmarks.common import arguments
+
+    quick = arguments(argv, "", "").quick
+    for name, module in BENCHMARKS.items():
+        if not quick and name not in FULL_SIZE:
+            continue
         print(f"== {name}", file=sys.stderr, flush=True)
-        run(argv)
-    table.main([])
+        run(module, argv)
+    run("benchmarks.table", [])
 
 
 def main() -> None:
-    commands = {**BENCHMARKS, "all": run_all, "table": table.main}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        sys.exit(f"usage: python -m benchmarks {{{','.join(commands)}}} [--quick] [--repeat N]\n\n{__doc__}")
-    commands[sys.argv[1]](sys.argv[2:])
+    names = [*BENCHMARKS, "all", *OTHERS]
+    if len(sys.argv) < 2 or sys.argv[1] not in names:
+        sys.exit(f"usage: python -m benchmarks {{{','.join(names)}}} [--quick] [--repeat N]\n\n{__doc__}")
+    name, argv = sys.argv[1], sys.argv[2:]
+    if name == "all":
+        run_all(argv)
+    else:
+        run({**BENCHMARKS, **OTHERS}[name], argv, "record" if name == "record" else "main")
 
 
 if __name__ == "__main__":

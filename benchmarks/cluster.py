@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from opensearchpy import OpenSearch
 
-from benchmarks.common import arguments, paired_timed, per_second, report, tiny_encoder
+from benchmarks.common import FULL_MODEL, arguments, paired_timed, per_second, report, tiny_encoder
 from ko_sparse.bench.opensearch_systems import EMBEDDING, TEXT, ClusterIndex, OpenSearchBM25, bulk_index
 from ko_sparse.data.retrieval_sets import medical
 from ko_sparse.export.package import package_model
@@ -145,7 +145,7 @@ def ingest_rates(client: OpenSearch, corpus: dict[str, str], pipeline: str, enco
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, documents cut to 256 tokens")
-    spec, max_length = ("tiny:64x2", 256) if args.quick else ("tiny:768x22", 512)
+    spec, max_length = ("tiny:64x2", 256) if args.quick else (FULL_MODEL, 512)
     retrieval = medical()
     texts = list(retrieval.corpus.values())
     encoder = tiny_encoder(spec, max_length, torch.device("cpu"))

@@ -15,13 +15,13 @@ import torch
 from sentence_transformers import SparseEncoder
 from torch.utils.flop_counter import FlopCounterMode
 
+from ko_sparse.model.base_models import resolve_base_model
 from ko_sparse.model.splade import load_encoder
-from ko_sparse.model.tiny import resolve_base_model
-from ko_sparse.opensearch.client import CONNECTION_OPTIONS
 from ko_sparse.paths import cache_dir
 
 RESULTS_DIR = Path(__file__).parent / "results"
 MIN_REPEATS = 5
+FULL_MODEL = "random:ax-encoder-base"  # A.X-Encoder-base's architecture with random weights
 
 
 def repeats(text: str) -> int:
@@ -34,17 +34,29 @@ def repeats(text: str) -> int:
 def arguments(argv: list[str] | None, description: str, quick_help: str) -> argparse.Namespace:
     """The options every benchmark takes (so that ``all`` can pass the same ones to each)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--quick", action="store_true", help=f"the same as --size quick: {quick_help}")
+    parser.add_argument(
+        "--size",
+        choices=("quick", "full"),
+        default="full",
+        help="quick: the tiny model at 2-core CPU sizes; full: the production-size stand-in "
+        f"({FULL_MODEL}), at sizes the machine (CPU or GPU) runs in minutes",
+    )
     parser.add_argument(
         "--repeat",
         type=repeats,
         default=MIN_REPEATS,
         help=f"timed runs per figure (at least {MIN_REPEATS}); the median and the min-max range are reported",
     )
+    from ko_sparse.opensearch.client import CONNECTION_OPTIONS  # here: the GPU check runs without opensearch-py
+
     for option in CONNECTION_OPTIONS:  # the same connection options as every ko-sparse command
         extra = {"action": "store_true"} if option.is_flag else {}
         parser.add_argument(option.flag, help=f"opensearch benchmark: {option.help}", **extra)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.quick = args.quick or args.size == "quick"
+    args.size = "quick" if args.quick else args.size
+    return args
 
 
 def default_device() -> torch.device:
@@ -150,7 +162,8 @@ def report(
 
 
 def tiny_encoder(spec: str, max_length: int, device: torch.device) -> SparseEncoder:
-    """A random ModernBERT with the production vocabulary (``tiny:HIDDENxLAYERS``), built once and cached."""
+    """A random ModernBERT with the production vocabulary (``tiny:HIDDENxLAYERS`` or the production-size
+    ``random:ax-encoder-base``), built once and cached."""
     path = resolve_base_model(spec, cache_dir() / "models")
     return load_encoder(path, max_length=max_length).to(device)
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import arguments, default_device, paired_timed, per_second, report, tiny_encoder
+from benchmarks.common import FULL_MODEL, arguments, default_device, paired_timed, per_second, report, tiny_encoder
 from ko_sparse.data.paraphrase_triplets import resolve_builtin
 from ko_sparse.data.triplets import load_eval_pairs
 from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, 60 anchors, 2,000 distractors")
     device = default_device()
     spec, anchors, distractors = (
-        ("tiny:64x2", 60, 2000) if args.quick else ("tiny:768x22", 500, 5000)
+        ("tiny:64x2", 60, 2000) if args.quick else (FULL_MODEL, 500, 5000)
     )  # the notebook: 500 anchors, 5,000 words
     encoder = tiny_encoder(spec, MAX_LENGTH, device)
     _, pairs_file = resolve_builtin("builtin:parakqc", cache_dir() / "data", seed=42)

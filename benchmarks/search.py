@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from benchmarks.common import arguments, default_device, paired_timed, per_second, report, tiny_encoder
+from benchmarks.common import FULL_MODEL, arguments, default_device, paired_timed, per_second, report, tiny_encoder
 from ko_sparse.bench.inverted_index import InvertedIndex
 from ko_sparse.data.retrieval_sets import medical
 from ko_sparse.model.encode import encode_sparse
@@ -65,7 +65,7 @@ def against(ours, theirs, queries: list[sp.csr_matrix], repeat: int) -> tuple[li
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, documents cut to 256 tokens")
     device = default_device()
-    spec, max_length = ("tiny:64x2", 256) if args.quick else ("tiny:768x22", 512)
+    spec, max_length = ("tiny:64x2", 256) if args.quick else (FULL_MODEL, 512)
     encoder = tiny_encoder(spec, max_length, device)
     retrieval = medical()
     documents = encode_sparse(encoder, list(retrieval.corpus.values()), 32, max_length, show_progress=True)

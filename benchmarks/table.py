@@ -58,7 +58,36 @@ def markdown(records: list[dict]) -> str:
             f"{_number(r['peer_value'])}{_range(r, 'peer_value')} | {_ratio(r['ratio'])}{_range(r, 'ratio', _ratio)} | "
             f"{_verdict(r)} | {r.get('repeats', 1)} | {r['machine']} | {r['date'][:10]} |"
         )
-    return "\n".join(rows)
+    return "\n".join(rows + not_measured_rows(records))
+
+
+NOT_MEASURED = {  # figures that need a machine this one may not be: shown until a run records them
+    "gpu_train_step_bf16": "a GPU (benchmarks/gpu_check.sh)",
+    "gpu_train_step_fp16": "a GPU (benchmarks/gpu_check.sh)",
+    "gpu_train_step_flops": "a GPU (benchmarks/gpu_check.sh)",
+    "gpu_encode": "a GPU (benchmarks/gpu_check.sh)",
+}
+
+
+def not_measured_rows(records: list[dict]) -> list[str]:
+    seen = {r["name"] for r in records}
+    return [
+        f"| {name} | not measured: needs {needs} | | | | | | | |"
+        for name, needs in NOT_MEASURED.items()
+        if name not in seen
+    ]
+
+
+def record(argv: list[str]) -> None:
+    """Append the JSON records in the given files (lines printed by a run elsewhere) to ``results/``."""
+    for path in argv:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("{"):
+                entry = json.loads(line)
+                common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+                with (common.RESULTS_DIR / f"{entry['name']}.jsonl").open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    main([])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -95,3 +95,29 @@ def test_the_evaluation_peer_runs_the_notebooks_own_forward_and_agrees(tiny_enco
     notebook_mrr = evaluation.notebook_evaluation(tiny_encoder, evaluator)
     assert len(calls) == 1 + len(evaluator.anchors)  # one candidate batch, then each anchor alone
     assert notebook_mrr == pytest.approx(evaluator.evaluate(tiny_encoder)["mrr"], abs=1e-6)
+
+
+def test_figures_measured_elsewhere_are_recorded_and_unmeasured_ones_say_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{table.START}\n{table.END}\n")
+    monkeypatch.setattr(table, "README", readme)
+    table.main([])
+    assert "| gpu_encode | not measured: needs a GPU (benchmarks/gpu_check.sh) |" in readme.read_text()
+    printed = tmp_path / "gpu_check.jsonl"
+    line = {
+        "name": "gpu_encode",
+        "value": 900.0,
+        "unit": "documents/s",
+        "peer": "SparseEncoder.encode",
+        "peer_value": 600.0,
+        "ratio": 1.5,
+        "machine": "NVIDIA H200",
+        "date": "2026-11-28T00:00:00+00:00",
+    }
+    printed.write_text("NVIDIA H200, 143771 MiB\n" + json.dumps(line) + "\n")
+    table.record([str(printed)])
+    assert json.loads((tmp_path / "results" / "gpu_encode.jsonl").read_text()) == line
+    text = readme.read_text()
+    assert "| gpu_encode | 900 documents/s | SparseEncoder.encode | 600 | 1.50x |" in text
+    assert "gpu_encode | not measured" not in text

@@ -50,6 +50,7 @@ def test_short_run_writes_models_history_curves_and_checkpoints(tmp_path):
     history = TrainingHistory.load(tmp_path / "training_history.json")
     assert [r["step"] for r in history.train] == [2, 4, 6]
     assert {"loss", "self", "synonym", "margin", "query_regularizer_loss", "learning_rate"} <= set(history.train[0])
+    assert 0.1 < history.train[-1]["peak_memory_gb"] < 64  # what the run needed, as the process saw it
     components = ("self", "synonym", "margin", "query_regularizer_loss")
     assert history.train[0]["loss"] == pytest.approx(sum(history.train[0][k] for k in components), abs=1e-3)
     assert [r["step"] for r in history.eval] == [0, 3, 6]

@@ -112,3 +112,26 @@ class FlopsWarmup(SpladeRegularizerWeightSchedulerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         super().on_train_begin(args, state, control, **kwargs)
         self.warmup_steps = self.steps
+
+
+class PeakMemory(TrainerCallback):
+    """Adds the process's peak resident memory (and the GPU's peak allocation) to the log record just
+    written, so ``training_history.json`` says what a run needed. Runs before :class:`HistoryWriter`."""
+
+    def on_log(self, args, state: TrainerState, control, logs=None, **kwargs):
+        peaks = {"peak_memory_gb": round(peak_resident_bytes() / 1e9, 3)}
+        if torch.cuda.is_available():
+            peaks["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+        if state.log_history:
+            state.log_history[-1].update(peaks)
+        if logs is not None:
+            logs.update(peaks)
+
+
+def peak_resident_bytes() -> int:
+    """The process's peak resident set size (Linux reports kilobytes, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024

@@ -26,14 +26,14 @@ from ko_sparse.data.triplets import load_eval_pairs, load_triplets
 from ko_sparse.evaluation.retrieval import retrieval_evaluator
 from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
 from ko_sparse.losses import NotebookSpladeLoss, retrieval_loss
+from ko_sparse.model.base_models import resolve_base_model
 from ko_sparse.model.doc_only import doc_only_model, save_model
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.max_pooled_decoder import fused_max_pooling
 from ko_sparse.model.splade import load_encoder, special_token_ids
-from ko_sparse.model.tiny import resolve_base_model
 from ko_sparse.paths import cache_dir
 from ko_sparse.train.arguments import training_arguments
-from ko_sparse.train.callbacks import BestModelSaver, FlopsWarmup, GracefulInterrupt, HistoryWriter
+from ko_sparse.train.callbacks import BestModelSaver, FlopsWarmup, GracefulInterrupt, HistoryWriter, PeakMemory
 from ko_sparse.train.config import ConfigError, TrainConfig
 from ko_sparse.train.history import TrainingHistory
 
@@ -171,6 +171,7 @@ class Training:
             callbacks=[
                 *self.extra_callbacks,
                 best,
+                PeakMemory(),
                 history,
                 interrupt,
                 FlopsWarmup(loss, self.config.loss.flops_warmup_steps),
