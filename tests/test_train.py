@@ -112,3 +112,38 @@ def test_trainer_arguments_pass_through_and_unknown_ones_are_refused(tmp_path):
     config = tiny_config(tmp_path, "training.trainer_args={no_such_field: 1}")
     with pytest.raises(ConfigError, match="no_such_field"):
         training_arguments(config, ["anchor", "positive", "negative"], doc_only=False, resume=False)
+
+
+def test_concurrent_builds_of_a_cached_model_leave_one_complete_copy(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ko_sparse.paths import build_once
+
+    def slow_build(folder):
+        folder.mkdir()
+        (folder / "part").write_text("half")
+        (folder / "done").write_text("whole")
+
+    with ThreadPoolExecutor(4) as pool:
+        targets = list(pool.map(lambda _: build_once(tmp_path / "model", slow_build, "done"), range(4)))
+    assert set(targets) == {tmp_path / "model"} and (tmp_path / "model" / "done").read_text() == "whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary build left behind
+
+
+@pytest.mark.slow
+def test_data_parallel_run_with_accelerate_launch(tmp_path):
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+        "-m", "ko_sparse", "train", "--preset", "tiny", "--max-steps", "4", "--output-dir", str(tmp_path),
+        "--set", "model.base_model=tiny:32x1", "--set", "training.batch_size=4", "--set", "eval.every_steps=4",
+        "--set", "eval.num_distractors=20", "--set", "eval.max_anchors=10", "--set", "training.log_steps=2",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Done: 4 steps" in done.stdout
+    history = TrainingHistory.load(tmp_path / "training_history.json")
+    assert [r["step"] for r in history.train] == [2, 4] and [r["step"] for r in history.eval] == [0, 4]
+    assert (tmp_path / "final" / "model.safetensors").is_file()

@@ -13,6 +13,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from ko_sparse.data.jsonl import write_jsonl
+from ko_sparse.paths import build_once
 from ko_sparse.resources.parakqc import read_parakqc_sets
 
 BUILTIN_PREFIX = "builtin:"
@@ -75,6 +76,5 @@ def resolve_builtin(name: str, cache_dir: str | Path, seed: int) -> tuple[Path, 
     if kind != "parakqc":
         raise ValueError(f"data.train={name!r}: unknown built-in data set (available: builtin:parakqc)")
     target = Path(cache_dir) / f"parakqc-triplets-v{BUILD_VERSION}-seed{seed}"
-    if not (target / TRIPLETS_DIR / "dataset_dict.json").is_file():
-        build_paraphrase_triplets(target, seed=seed)
+    build_once(target, lambda folder: build_paraphrase_triplets(folder, seed=seed), EVAL_PAIRS_FILE)
     return target / TRIPLETS_DIR, target / EVAL_PAIRS_FILE

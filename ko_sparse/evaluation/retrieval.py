@@ -6,6 +6,7 @@ from __future__ import annotations
 from sentence_transformers.sparse_encoder.evaluation import SparseInformationRetrievalEvaluator
 
 NAME = "validation"
+CORPUS_CHUNK = 1000  # passages scored at a time: bounds the dense score block the library builds
 
 
 def retrieval_evaluator(
@@ -16,6 +17,7 @@ def retrieval_evaluator(
         queries={qid: text for qid, text in queries.items() if relevant.get(qid)},
         corpus=corpus,
         relevant_docs=relevant,
+        corpus_chunk_size=CORPUS_CHUNK,
         mrr_at_k=[10],
         ndcg_at_k=[10],
         accuracy_at_k=[1, 10],

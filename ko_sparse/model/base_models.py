@@ -17,8 +17,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
-from ko_sparse.model.tiny import TINY_PREFIX, _calibrate_decoder_bias
-from ko_sparse.model.tiny import resolve_base_model as resolve_tiny
+from ko_sparse.model.tiny import TINY_PREFIX, TinyModelSpec, _calibrate_decoder_bias, build_tiny_mlm
+from ko_sparse.paths import build_once
 from ko_sparse.resources import TOKENIZER_DIR
 
 RANDOM_PREFIX = "random:"
@@ -50,13 +50,15 @@ def build_random_base(name: str, output_dir: Path) -> Path:
 
 
 def resolve_base_model(name: str, cache_dir: str | Path) -> str:
-    """A local directory for ``tiny:`` and ``random:`` names (built on first use); other names as given."""
+    """A local directory for ``tiny:`` and ``random:`` names (built on first use, once even when several
+    processes ask at the same time); other names as given."""
     if name.startswith(TINY_PREFIX):
-        return resolve_tiny(name, cache_dir)
+        spec = TinyModelSpec.parse(name)
+        return str(
+            build_once(Path(cache_dir) / spec.cache_name, lambda folder: build_tiny_mlm(spec, folder), "config.json")
+        )
     if not name.startswith(RANDOM_PREFIX):
         return name
     architecture = name.removeprefix(RANDOM_PREFIX)
     target = Path(cache_dir) / f"random-{architecture}-active{ACTIVE_IDS}-seed{SEED}"
-    if not (target / "config.json").is_file():
-        build_random_base(architecture, target)
-    return str(target)
+    return str(build_once(target, lambda folder: build_random_base(architecture, folder), "config.json"))

@@ -120,14 +120,3 @@ def _calibrate_decoder_bias(model: ModernBertForMaskedLM, tokenizer, active_ids:
     threshold = pooled.topk(active_ids, dim=1).values[:, -1].median()
     model.decoder.bias -= threshold
     model.train()
-
-
-def resolve_base_model(name: str, cache_dir: str | Path) -> str:
-    """Turn ``tiny:...`` into a built local model directory; pass other names through."""
-    if not name.startswith(TINY_PREFIX):
-        return name
-    spec = TinyModelSpec.parse(name)
-    target = Path(cache_dir) / spec.cache_name
-    if not (target / "config.json").is_file():
-        build_tiny_mlm(spec, target)
-    return str(target)

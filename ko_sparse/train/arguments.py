@@ -13,7 +13,6 @@ from ko_sparse.train.config import ConfigError, TrainConfig
 CHECKPOINTS = "checkpoints"
 IDF_PARAMETER = r"sub_modules\.query\.0\.weight$"  # the doc-only Router's SparseStaticEmbedding
 FIELDS = set(SparseEncoderTrainingArguments.__dataclass_fields__)
-CHECKPOINTING = "activation_checkpointing"  # transformers 5's name; "gradient_checkpointing" before
 
 
 def resolve_mixed_precision(setting: str) -> str:
@@ -43,7 +42,7 @@ def training_arguments(
         num_train_epochs=training.epochs,
         max_steps=training.max_steps or -1,
         learning_rate=training.learning_rate,
-        warmup_ratio=training.warmup_ratio,
+        warmup_steps=training.warmup_ratio,  # transformers 5: a float below 1 is a share of the steps
         lr_scheduler_type=training.scheduler,
         max_grad_norm=training.max_grad_norm,
         weight_decay=training.weight_decay,
@@ -52,6 +51,7 @@ def training_arguments(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_pin_memory=torch.cuda.is_available(),
+        activation_checkpointing=training.gradient_checkpointing,
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=training.save_total_limit,
@@ -62,7 +62,6 @@ def training_arguments(
         report_to="none",
         batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss.recipe == "retrieval" else BatchSamplers.BATCH_SAMPLER,
     )
-    values[CHECKPOINTING if CHECKPOINTING in FIELDS else "gradient_checkpointing"] = training.gradient_checkpointing
     if doc_only:
         values["router_mapping"] = {column: "query" if i == 0 else "document" for i, column in enumerate(columns)}
         if config.model.idf_trainable:
