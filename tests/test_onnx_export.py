@@ -147,3 +147,32 @@ def test_missing_onnxruntime_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", without_onnxruntime)
     with pytest.raises(OnnxRuntimeMissing, match=r"pip install 'ko-sparse\[onnx\]'"):
         OnnxSparseModel(b"")
+
+
+def test_bench_runtime_onnx_encodes_with_onnx_runtime_and_ranks_like_torch(saved_model, tmp_path):
+    from tests.test_bench import SMALL
+
+    beir = tmp_path / "small"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in SMALL.corpus.items())
+    )
+    (beir / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in SMALL.queries.items())
+    )
+    qrels = [f"{q}\t{d}\t{s}" for q, judged in SMALL.qrels.items() for d, s in judged.items()]
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(qrels) + "\n")
+    payloads = {}
+    for runtime in ("torch", "onnx"):
+        command = ["bench", "--index", str(beir), "--model", str(saved_model), "--systems", "sparse"]
+        output = tmp_path / runtime
+        command += ["--max-length", "32", "--runtime", runtime, "--output", str(output)]
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0, result.output
+        payloads[runtime] = json.loads((output / "results.json").read_text())
+    torch_system, onnx_system = (payloads[r]["systems"][0] for r in ("torch", "onnx"))
+    assert onnx_system["index"]["details"]["encoded_by"] == "onnxruntime"
+    assert torch_system["index"]["details"]["encoded_by"] == "torch"
+    assert onnx_system["per_query"] == torch_system["per_query"]  # the same rankings
+    assert payloads["onnx"]["settings"]["runtime"] == "onnx"
+    assert any("onnxruntime" in note and "verification OK" in note for note in payloads["onnx"]["settings"]["notes"])
