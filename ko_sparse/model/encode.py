@@ -64,15 +64,18 @@ def encode_sparse(
                 {key: [tokens[key][i] for i in batch_rows] for key in ("input_ids", "attention_mask")},
                 return_tensors="np" if onnx is not None else "pt",
             )
-            if onnx is not None:
-                batches.append(sp.csr_matrix(onnx(features["input_ids"], features["attention_mask"])))
-                continue
-            features = features.to(device)
-            vectors = splade_forward(mlm, features["input_ids"], features["attention_mask"])
-            batches.append(_to_csr(vectors))
+            batches.append(_encode_batch(mlm, device, features, onnx))
     mlm.train(was_training)
     in_length_order = sp.vstack(batches, format="csr")
     return in_length_order[np.argsort(order)] if order else in_length_order
+
+
+def _encode_batch(mlm: PreTrainedModel, device: torch.device, features, onnx: OnnxSparseModel | None) -> sp.csr_matrix:
+    """One padded batch through ONNX Runtime (numpy features) or the PyTorch model (tensors)."""
+    if onnx is not None:
+        return sp.csr_matrix(onnx(features["input_ids"], features["attention_mask"]))
+    features = features.to(device)
+    return _to_csr(splade_forward(mlm, features["input_ids"], features["attention_mask"]))
 
 
 def _to_csr(vectors: torch.Tensor) -> sp.csr_matrix:
