@@ -8,6 +8,7 @@
   documents keep their 256 largest weights).
 - ``onnx_node_query_p50``: bi-encoder ``neural_sparse`` latency (query text sent with the model id: the
   node encodes each query) with the ONNX model against the TorchScript model, on the same index.
+- ``onnx_node_predict``: ``_predict`` latency of one query text, ONNX model against TorchScript model.
 
 Both packages come from one model (``ko-sparse package --format onnx`` / default) and are registered
 with ``ko-sparse register``. A random model activates most of the vocabulary, and a ``neural_sparse``
@@ -23,6 +24,7 @@ from __future__ import annotations
 import getpass
 import statistics
 import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -146,6 +148,7 @@ def on_the_node(args, encoder, corpus: dict[str, str], queries: list[str], shape
                 for name in FORMATS
             }
             passes = latencies(client, bodies, args.repeat)
+            predicts = predict_latencies(MLCommons(client), ids, queries[:20], args.repeat)
         finally:
             for index in [*indices.values(), searched]:
                 ClusterIndex(client, index).delete()
@@ -178,6 +181,30 @@ def on_the_node(args, encoder, corpus: dict[str, str], queries: list[str], shape
         requests_per_pass=len(queries),
         **common,
     )
+    report(
+        "onnx_node_predict",
+        predicts["onnx"],
+        "ms",
+        "_predict of the TorchScript model (same node, same texts)",
+        predicts["torchscript"],
+        higher_is_better=False,
+        requests_per_pass=min(20, len(queries)),
+        **common,
+    )
+
+
+def predict_latencies(ml: MLCommons, ids: dict[str, str], texts: list[str], repeat: int) -> dict[str, list[float]]:
+    """Per format, the median milliseconds of ``_predict`` (one text) in each of ``repeat`` alternating passes."""
+    medians: dict[str, list[float]] = {name: [] for name in ids}
+    for _ in range(repeat):
+        for name, model_id in ids.items():
+            measured = []
+            for text in texts:
+                start = time.perf_counter()
+                ml.predict(model_id, [text])
+                measured.append((time.perf_counter() - start) * 1000)
+            medians[name].append(statistics.median(measured))
+    return medians
 
 
 def main(argv: list[str] | None = None) -> None:
