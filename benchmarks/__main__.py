@@ -19,11 +19,12 @@ BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this orde
     "evaluation": "benchmarks.evaluation",
     "search": "benchmarks.search",
     "opensearch": "benchmarks.cluster",
+    "onnx": "benchmarks.onnx_speed",
 }
 OTHERS = {"table": "benchmarks.table", "gpu": "benchmarks.gpu", "record": "benchmarks.table"}
 # the figures whose cost depends on the model's size; the synonym evaluation and the embedded search are
 # measured with the tiny model only (their work does not grow with the encoder)
-FULL_SIZE = ("train_step", "encoding", "opensearch")
+FULL_SIZE = ("train_step", "encoding", "opensearch", "onnx")
 
 
 def run(module: str, argv: list[str], function: str = "main") -> None:

@@ -121,3 +121,25 @@ def test_figures_measured_elsewhere_are_recorded_and_unmeasured_ones_say_so(tmp_
     text = readme.read_text()
     assert "| gpu_encode | 900 documents/s | SparseEncoder.encode | 600 | 1.50x |" in text
     assert "gpu_encode | not measured" not in text
+
+
+def test_onnx_benchmark_runs_the_production_size_stand_in_unless_quick():
+    from benchmarks import onnx_speed
+
+    assert onnx_speed.sizes(common.arguments(["--quick"], "", "").quick) == onnx_speed.QUICK
+    full = onnx_speed.sizes(common.arguments(["--size", "full"], "", "").quick)
+    assert full == onnx_speed.FULL and full["model"] == common.FULL_MODEL
+
+
+def test_onnx_benchmark_prunes_queries_just_enough_for_the_clause_limit(tiny_encoder):
+    from benchmarks import onnx_speed
+    from ko_sparse.model.encode import encode_sparse
+
+    queries = ["당뇨병 치료", "서울에서 부산까지 기차로 얼마나 걸려?"]
+    ratio = onnx_speed.query_prune_ratio(tiny_encoder, queries, 32)
+    vectors = encode_sparse(tiny_encoder, queries, 32, 32)
+    kept = [int((row.data > ratio * row.data.max()).sum()) for row in vectors]
+    assert max(kept) <= onnx_speed.MAX_QUERY_TOKENS
+    if ratio > 0:
+        smaller = round(ratio - 0.1, 1)
+        assert max(int((row.data > smaller * row.data.max()).sum()) for row in vectors) > onnx_speed.MAX_QUERY_TOKENS

@@ -21,7 +21,7 @@ from ko_sparse.export import package as package_module
 from ko_sparse.export.package import Manifest, PackagingError, package_model
 from ko_sparse.export.reference import sparse_encoding_weights, sparse_tokenize_weights
 from ko_sparse.export.token_strings import TokenCollisionError, check_no_collisions, colliding_strings
-from ko_sparse.export.torchscript import Verification
+from ko_sparse.export.verification import Verification
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.splade import special_token_ids
 from ko_sparse.model.token_strings import token_strings

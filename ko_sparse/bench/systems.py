@@ -15,7 +15,6 @@ import scipy.sparse as sp
 
 from ko_sparse.bench.inverted_index import InvertedIndex
 from ko_sparse.model.doc_only import SparseModel
-from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
@@ -119,13 +118,14 @@ class EmbeddedSparse:
         if self.source is not None:
             documents = self.source.documents
         else:
-            documents = encode_sparse(
-                self.encoder, list(corpus.values()), self.batch_size, self.max_length, show_progress=True
+            documents = self.model.encode_documents(
+                list(corpus.values()), self.batch_size, self.max_length, show_progress=True
             ).tocsr()
         self.documents = self.pruning.apply(documents) if self.pruning else documents
         self.inverted_index = InvertedIndex(self.documents)
         size = self.inverted_index.size_bytes
         details = {
+            "encoded_by": "onnxruntime" if self.model.onnx is not None else "torch",
             "mean_terms_per_document": float(self.documents.getnnz(axis=1).mean()),
             "max_length": self.max_length,
             "queries": "IDF-weighted tokens (doc-only)" if self.model.doc_only else "encoded by the model",

@@ -73,6 +73,14 @@ def list_sets() -> None:
 @click.option("--max-length", default=256, show_default=True, type=int, help="Model truncation for documents.")
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Encoding batch size.")
 @click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    default="torch",
+    show_default=True,
+    help="What encodes documents and queries here: PyTorch, or the model exported to ONNX and run by ONNX "
+    "Runtime (verified against PyTorch first; needs the [onnx] extra).",
+)
+@click.option(
     "--output",
     "output_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -90,6 +98,7 @@ def bench_command(
     prunings,
     max_length,
     batch_size,
+    runtime,
     output_dir,
     keep,
     list_only,
@@ -107,6 +116,7 @@ def bench_command(
       ko-sparse bench --index miracl-ko --model outputs/tiny/best --model outputs/tiny-doc/best --prune max_ratio:0.1
       ko-sparse bench --index miracl-ko-perturbed:josa --model outputs/v21.3/best --model outputs/v21.2/best
       ko-sparse bench --index miracl-ko --engine opensearch --host localhost:9200 --model outputs/tiny/best
+      ko-sparse bench --index medical --model outputs/tiny/best --runtime onnx
     """
     if list_only:
         list_sets()
@@ -132,7 +142,7 @@ def bench_command(
     connection = cluster.connection() if engine == "opensearch" else None
     with user_errors(), cluster_errors(connection.url if connection else ""):
         built, notes, cleanup = build_systems(
-            engine, connection, models, model_id, chosen, prunings, max_length, batch_size, dataset.name
+            engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, dataset.name
         )
         try:
             results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
@@ -150,6 +160,7 @@ def bench_command(
         "systems": chosen,
         "max_length": max_length,
         "batch_size": batch_size,
+        "runtime": runtime,
         "prune": list(prunings),
         "notes": notes,
         "machine": f"{platform.processor() or platform.machine()}",
@@ -175,7 +186,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def sparse_systems(models, prunings, max_length, batch_size):
+def sparse_systems(models, prunings, max_length, batch_size, runtime, notes):
     """One system per model, and per model one more per pruning setting (sharing its documents)."""
     from ko_sparse.bench.systems import EmbeddedSparse, model_label
     from ko_sparse.model.doc_only import load_model
@@ -187,7 +198,10 @@ def sparse_systems(models, prunings, max_length, batch_size):
         raise click.UsageError(str(error)) from error
     systems = []
     for path in models:
-        full = EmbeddedSparse(load_model(path, setting="--model"), model_label(path), max_length, batch_size)
+        model = load_model(path, setting="--model")
+        if runtime == "onnx":
+            notes.append(f"{path}: {with_onnx_runtime(model, max_length)}")
+        full = EmbeddedSparse(model, model_label(path), max_length, batch_size)
         systems.append(full)
         systems.extend(
             EmbeddedSparse(full.model, model_label(path), max_length, batch_size, pruning, source=full)
@@ -196,15 +210,31 @@ def sparse_systems(models, prunings, max_length, batch_size):
     return systems
 
 
-def build_systems(engine, connection, models, model_id, chosen, prunings, max_length, batch_size, set_name):
+def with_onnx_runtime(model, max_length: int) -> str:
+    """Export the model's encoder to ONNX, verify it, and let ONNX Runtime encode; returns the note."""
+    from importlib.metadata import version
+
+    from ko_sparse.export.onnx_export import OnnxExportError, verified_onnx_model
+    from ko_sparse.export.sparse_module import eager_module
+
+    try:
+        model.onnx, verification = verified_onnx_model(eager_module(model.encoder, 0.0), model.encoder, max_length)
+    except OnnxExportError as error:
+        raise click.ClickException(str(error)) from error
+    return f"encoded by onnxruntime {version('onnxruntime')} ({verification.summary()})"
+
+
+def build_systems(engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, set_name):
     """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
     from ko_sparse.bench.systems import EmbeddedBM25
 
     wants_sparse = "sparse" in chosen or "hybrid" in chosen
-    sparse = sparse_systems(models, prunings, max_length, batch_size) if wants_sparse else []
+    runtime_notes: list[str] = []
+    sparse = sparse_systems(models, prunings, max_length, batch_size, runtime, runtime_notes) if wants_sparse else []
     if engine == "embedded":
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
-        return [*bm25, *sparse], ["engine: embedded (bm25s, and an exact inverted index for the sparse models)"], []
+        engine_note = "engine: embedded (bm25s, and an exact inverted index for the sparse models)"
+        return [*bm25, *sparse], [engine_note, *runtime_notes], []
     from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
 
     client = connection.client()
@@ -214,7 +244,7 @@ def build_systems(engine, connection, models, model_id, chosen, prunings, max_le
         systems.append(OpenSearchBM25(client, f"{prefix}-bm25"))
     for number, local in enumerate(sparse):
         systems.append(OpenSearchSparse(client, f"{prefix}-sparse-{number}", local, model_id))
-    notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note()]
+    notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note(), *runtime_notes]
     if systems and isinstance(systems[0], OpenSearchBM25):
         notes.append(f"BM25 analyzer: {systems[0].analyzer}")
     return systems, notes, [system.target.delete for system in systems]

@@ -44,6 +44,15 @@ from ko_sparse.cli.errors import user_errors
     help="doc-only: documents for the query IDF (.jsonl with 'text', or one document per line).",
 )
 @click.option("--name", help="Model name on the cluster (default: ko-sparse-<model folder>).")
+@click.option(
+    "--format",
+    "model_format",
+    type=click.Choice(["torchscript", "onnx"]),
+    default="torchscript",
+    show_default=True,
+    help="Encoder model format: TorchScript (.pt, ML-Commons' PyTorch engine) or ONNX (.onnx, its ONNX "
+    "Runtime engine; needs the [onnx] extra).",
+)
 def package_command(
     model_dir: Path,
     output_dir: Path,
@@ -52,18 +61,21 @@ def package_command(
     prune_ratio: float,
     idf_corpus: Path | None,
     name: str | None,
+    model_format: str,
 ) -> None:
     """Turn a trained model into OpenSearch ML-Commons sparse model files.
 
-    Traces MODEL_DIR to TorchScript with the signature ML-Commons calls
-    (Dict[str, Tensor] with input_ids and attention_mask -> {"output": [B, vocab]}), checks that the
-    traced and the eager model agree on Korean sentences at other batch sizes and lengths, and writes
-    the flat zip (model .pt + tokenizer.json), its model config JSON with the sha256, package.json and
-    a model card. Refuses to write when the verification fails.
+    Exports MODEL_DIR with the signature ML-Commons calls (input_ids and attention_mask ->
+    {"output": [B, vocab]}): a TorchScript trace, or with --format onnx an ONNX graph with dynamic batch
+    and sequence axes run by ONNX Runtime. Checks that the exported and the eager model agree on Korean
+    sentences at other batch sizes and lengths, and writes the flat zip (model .pt/.onnx +
+    tokenizer.json), its model config JSON with the sha256, package.json and a model card. Refuses to
+    write when the verification fails.
 
     \b
     Examples:
       ko-sparse package outputs/tiny/best --output outputs/tiny/package
+      ko-sparse package outputs/tiny/best --output outputs/tiny/package-onnx --format onnx
       ko-sparse package outputs/tiny/best --output pkg --mode doc-only --idf-corpus corpus.jsonl
     """
     from ko_sparse.export.package import PackagingError, package_model
@@ -79,6 +91,7 @@ def package_command(
                 prune_ratio,
                 idf_corpus,
                 name or _default_name(model_dir),
+                model_format,
             )
         except (PackagingError, TokenCollisionError) as error:
             raise click.ClickException(str(error)) from error

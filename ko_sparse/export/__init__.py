@@ -1,1 +1,1 @@
-"""From a trained model to OpenSearch ML-Commons artifacts (TorchScript zip, tokenizer model)."""
+"""From a trained model to OpenSearch ML-Commons artifacts (TorchScript or ONNX zip, tokenizer model)."""

@@ -2,8 +2,8 @@
 
 The output folder holds ``package.json`` (the manifest ``ko-sparse register`` reads) and, per
 artifact, a flat zip and its ML-Commons model config: the SPARSE_ENCODING zip (one TorchScript
-``.pt`` + ``tokenizer.json``) and, in doc-only mode, the SPARSE_TOKENIZE zip (``tokenizer.json`` +
-``idf.json``). A model card ``README.md`` says how it was made and how to use it.
+``.pt`` or ONNX ``.onnx`` model + ``tokenizer.json``) and, in doc-only mode, the SPARSE_TOKENIZE zip
+(``tokenizer.json`` + ``idf.json``). A model card ``README.md`` says how it was made and how to use it.
 """
 
 from __future__ import annotations
@@ -11,17 +11,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from sentence_transformers import SparseEncoder
 
 from ko_sparse import __version__
 from ko_sparse.data.corpus import read_documents
+from ko_sparse.export.onnx_export import RUNTIME as ONNX_RUNTIME
+from ko_sparse.export.onnx_export import OnnxExportError, export_onnx
+from ko_sparse.export.sparse_module import ExportedModel, MLCommonsSparseModule, eager_module
 from ko_sparse.export.token_strings import check_no_collisions, tokenizer_json
-from ko_sparse.export.torchscript import Verification, eager_module, trace, verify
+from ko_sparse.export.torchscript import export_torchscript
+from ko_sparse.export.verification import Verification, verify
 from ko_sparse.model.doc_only import SparseModel, load_model
 from ko_sparse.model.idf import IDF_FILE, idf_json, idf_vector
 
@@ -31,6 +35,7 @@ MODE_DESCRIPTIONS = {
     "doc-only": "documents encoded by the model, queries tokenized and IDF-weighted",
 }
 MODES = tuple(MODE_DESCRIPTIONS)
+FORMATS = {"torchscript": (export_torchscript, "TorchScript trace"), "onnx": (export_onnx, ONNX_RUNTIME)}
 
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
@@ -51,6 +56,7 @@ class Artifact:
     description: str
     size: int
     sha256: str
+    model_format: str = "TORCH_SCRIPT"  # ML-Commons' name; packages written before ONNX have no field
 
     def ml_commons_config(self) -> dict:
         """The model config JSON, in the layout opensearch-py-ml writes."""
@@ -58,7 +64,7 @@ class Artifact:
             "name": self.name,
             "version": "1.0.0",
             "description": self.description,
-            "model_format": "TORCH_SCRIPT",
+            "model_format": self.model_format,
             "function_name": self.function_name,
             "model_content_size_in_bytes": self.size,
             "model_content_hash_value": self.sha256,
@@ -105,10 +111,12 @@ def package_model(
     prune_ratio: float = 0.0,
     idf_corpus: str | Path | None = None,
     name: str | None = None,
+    model_format: str = "torchscript",
 ) -> tuple[Manifest, Verification]:
-    """Trace, verify and write the artifacts; raises :class:`PackagingError` when verification fails.
+    """Export, verify and write the artifacts; raises :class:`PackagingError` when verification fails.
 
     ``mode`` None follows the model: doc-only models get the query tokenizer model too.
+    ``model_format`` is ``torchscript`` or ``onnx`` (the document/bi-encoder model's format).
     """
     model = load_model(model_dir, max_length)
     mode = mode or ("doc-only" if model.doc_only else "bi")
@@ -116,6 +124,8 @@ def package_model(
         raise PackagingError(f"--mode {mode!r}: expected one of {MODES}")
     if model.doc_only and mode == "bi":
         raise PackagingError(f"{model_dir} is a doc-only model (queries are IDF-weighted tokens): use --mode doc-only")
+    if model_format not in FORMATS:
+        raise PackagingError(f"--format {model_format!r}: expected one of {tuple(FORMATS)}")
     if not 0.0 <= prune_ratio < 1.0:
         raise PackagingError(f"--prune-ratio {prune_ratio}: expected 0 <= ratio < 1")
     model_dir, output_dir = Path(model_dir), Path(output_dir)
@@ -123,23 +133,17 @@ def package_model(
     encoder = model.encoder
     module = eager_module(encoder, prune_ratio)
     check_no_collisions(encoder.tokenizer)
-    traced = trace(module, encoder, max_length)
-    verification = verify(traced, module, encoder, max_length)
-    if not verification.passed:
-        raise PackagingError(f"{verification.summary()}; the traced model is not written")
+    exported, verification = _export_and_verify(module, encoder, max_length, model_format)
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_file = tokenizer_json(encoder.tokenizer, max_length)
-    model_bytes = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but it is what ML-Commons runs
-        torch.jit.save(traced, model_bytes)
     artifacts = [
         _write_artifact(
             output_dir,
             f"{name}-encoder",
             "SPARSE_ENCODING",
             f"Korean SPLADE document/query encoder from {model_dir.name} (max length {max_length})",
-            {f"{name}.pt": model_bytes.getvalue(), "tokenizer.json": tokenizer_file.encode()},
+            {f"{name}{exported.suffix}": exported.content, "tokenizer.json": tokenizer_file.encode()},
+            exported.model_format,
         )
     ]
     if mode == "doc-only":
@@ -164,6 +168,20 @@ def package_model(
     return manifest, verification
 
 
+def _export_and_verify(
+    module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int, model_format: str
+) -> tuple[ExportedModel, Verification]:
+    export, runtime = FORMATS[model_format]
+    try:
+        exported = export(module, encoder, max_length)
+    except OnnxExportError as error:
+        raise PackagingError(str(error)) from error
+    verification = verify(exported.run, module, encoder, max_length, runtime)
+    if not verification.passed:
+        raise PackagingError(f"{verification.summary()}; the exported model is not written")
+    return exported, verification
+
+
 def _idf(model: SparseModel, idf_corpus: str | Path | None) -> dict[str, float]:
     if idf_corpus is not None:
         tokenizer = model.encoder.tokenizer
@@ -176,7 +194,14 @@ def _idf(model: SparseModel, idf_corpus: str | Path | None) -> dict[str, float]:
     )
 
 
-def _write_artifact(folder: Path, name: str, function_name: str, description: str, files: dict[str, bytes]) -> Artifact:
+def _write_artifact(
+    folder: Path,
+    name: str,
+    function_name: str,
+    description: str,
+    files: dict[str, bytes],
+    model_format: str = "TORCH_SCRIPT",
+) -> Artifact:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
         for file_name, content in files.items():
@@ -195,13 +220,16 @@ def _write_artifact(folder: Path, name: str, function_name: str, description: st
         description,
         len(content),
         hashlib.sha256(content).hexdigest(),
+        model_format,
     )
     (folder / artifact.config_file).write_text(json.dumps(artifact.ml_commons_config(), indent=2, ensure_ascii=False))
     return artifact
 
 
 def model_card(manifest: Manifest) -> str:
-    rows = "\n".join(f"| `{a.file}` | {a.function_name} | {a.size:,} | `{a.sha256}` |" for a in manifest.artifacts)
+    rows = "\n".join(
+        f"| `{a.file}` | {a.function_name} | {a.model_format} | {a.size:,} | `{a.sha256}` |" for a in manifest.artifacts
+    )
     pruning = f"weights below {manifest.prune_ratio} x the largest are dropped" if manifest.prune_ratio else "none"
     query = (
         '{"neural_sparse": {"embedding": {"query_text": "당뇨병 치료", "model_id": "<'
@@ -219,8 +247,8 @@ Korean SPLADE sparse encoder packaged for OpenSearch ML-Commons by ko-sparse {ma
 - model-side pruning: {pruning}
 - {manifest.verification}
 
-| file | function | bytes | sha256 |
-|---|---|---|---|
+| file | function | format | bytes | sha256 |
+|---|---|---|---|---|
 {rows}
 
 Register, deploy and verify on a cluster:

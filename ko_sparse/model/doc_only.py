@@ -20,6 +20,7 @@ from sentence_transformers.base.modules import Router
 from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding
 
 from ko_sparse.model.idf import IDF_FILE, idf_json
+from ko_sparse.model.onnx_runtime import OnnxSparseModel
 from ko_sparse.model.splade import ModelLoadError, load_encoder, special_token_ids, suppress_special_tokens
 
 
@@ -30,16 +31,22 @@ class SparseModel:
 
     encoder: SparseEncoder
     idf: np.ndarray | None = None
+    onnx: OnnxSparseModel | None = None  # the encoder exported to ONNX: ONNX Runtime encodes instead of torch
 
     @property
     def doc_only(self) -> bool:
         return self.idf is not None
 
-    def encode_queries(self, texts: list[str], batch_size: int = 64) -> sp.csr_matrix:
+    def encode_documents(
+        self, texts: list[str], batch_size: int = 64, max_length: int | None = None, show_progress: bool = False
+    ) -> sp.csr_matrix:
         from ko_sparse.model.encode import encode_sparse
 
+        return encode_sparse(self.encoder, texts, batch_size, max_length, show_progress, onnx=self.onnx)
+
+    def encode_queries(self, texts: list[str], batch_size: int = 64) -> sp.csr_matrix:
         if self.idf is None:
-            return encode_sparse(self.encoder, texts, batch_size, self.encoder.max_seq_length)
+            return self.encode_documents(texts, batch_size, self.encoder.max_seq_length)
         return idf_query_vectors(self.encoder.tokenizer, self.idf, texts)
 
 

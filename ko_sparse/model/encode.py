@@ -1,7 +1,8 @@
 """Batched SPLADE encoding: length-sorted batches, inference mode, sparse output.
 
 Only the non-zero weights leave the device, so ``N`` texts never become a dense ``[N, vocab]``
-array on the host.
+array on the host. The batches run through the PyTorch model, or through the same model exported to
+ONNX and run by ONNX Runtime (``onnx=``): same tokenisation, order and output.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from ko_sparse.model.max_pooled_decoder import MaxPooledDecoder, decoder_bypassed
+from ko_sparse.model.onnx_runtime import OnnxSparseModel
 from ko_sparse.model.splade import mlm_of, splade_max_pool
 
 
@@ -41,8 +43,11 @@ def encode_sparse(
     batch_size: int = 64,
     max_length: int | None = None,
     show_progress: bool = False,
+    onnx: OnnxSparseModel | None = None,
 ) -> sp.csr_matrix:
-    """Encode ``texts`` into a float32 CSR matrix ``[N, vocab]``, rows in input order."""
+    """Encode ``texts`` into a float32 CSR matrix ``[N, vocab]``, rows in input order.
+
+    With ``onnx`` (the encoder's model exported to ONNX), ONNX Runtime runs the batches instead of torch."""
     mlm = mlm_of(encoder)
     device = next(mlm.parameters()).device
     tokenizer = encoder.tokenizer
@@ -57,13 +62,20 @@ def encode_sparse(
             batch_rows = order[start : start + batch_size]
             features = tokenizer.pad(
                 {key: [tokens[key][i] for i in batch_rows] for key in ("input_ids", "attention_mask")},
-                return_tensors="pt",
-            ).to(device)
-            vectors = splade_forward(mlm, features["input_ids"], features["attention_mask"])
-            batches.append(_to_csr(vectors))
+                return_tensors="np" if onnx is not None else "pt",
+            )
+            batches.append(_encode_batch(mlm, device, features, onnx))
     mlm.train(was_training)
     in_length_order = sp.vstack(batches, format="csr")
     return in_length_order[np.argsort(order)] if order else in_length_order
+
+
+def _encode_batch(mlm: PreTrainedModel, device: torch.device, features, onnx: OnnxSparseModel | None) -> sp.csr_matrix:
+    """One padded batch through ONNX Runtime (numpy features) or the PyTorch model (tensors)."""
+    if onnx is not None:
+        return sp.csr_matrix(onnx(features["input_ids"], features["attention_mask"]))
+    features = features.to(device)
+    return _to_csr(splade_forward(mlm, features["input_ids"], features["attention_mask"]))
 
 
 def _to_csr(vectors: torch.Tensor) -> sp.csr_matrix:

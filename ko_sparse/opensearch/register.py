@@ -112,7 +112,9 @@ class Registrar:
         existing = None if force else self.find(artifact.sha256, group_id)
         if existing is not None:
             return RegisteredModel(artifact, existing["model_id"], reused=True)
-        upload = ModelArtifact(content, artifact.name, artifact.function_name, artifact.description)
+        upload = ModelArtifact(
+            content, artifact.name, artifact.function_name, artifact.description, artifact.model_format
+        )
         model_id = self.ml.register(upload, group_id, progress=self.progress)
         return RegisteredModel(artifact, model_id, reused=False)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opensearchpy import OpenSearch
+from opensearchpy import ConflictError, OpenSearch
 
 from ko_sparse.opensearch.client import connect
 from ko_sparse.opensearch.ml_commons import ML, MLCommons
@@ -56,6 +58,38 @@ def ml(opensearch: OpenSearch) -> MLCommons:
     ml = MLCommons(opensearch)
     undeploy_leftovers(ml)
     return ml
+
+
+@pytest.fixture
+def group(ml) -> str:
+    """A fresh model group per test, so no test reuses what another uploaded; its models are undeployed and
+    deleted afterwards (a node holds at most 10)."""
+    name = f"ko-sparse-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    groups = ml.request("POST", "/_plugins/_ml/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
+    for hit in groups["hits"]["hits"]:
+        models = ml.request(
+            "POST",
+            "/_plugins/_ml/models/_search",
+            {
+                "size": 100,
+                "query": {
+                    "bool": {
+                        "filter": [{"term": {"model_group_id": hit["_id"]}}],
+                        "must_not": [{"exists": {"field": "chunk_number"}}],
+                    }
+                },
+            },
+        )
+        for model in models["hits"]["hits"]:
+            ml.undeploy(model["_id"])
+            ml.delete(model["_id"])
+        for _ in range(10):  # model deletions reach the group's version count with a delay
+            try:
+                ml.request("DELETE", f"/_plugins/_ml/model_groups/{hit['_id']}")
+                break
+            except ConflictError:
+                time.sleep(1)
 
 
 def undeploy_leftovers(ml: MLCommons) -> None:

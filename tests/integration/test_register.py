@@ -4,15 +4,13 @@ top-10 equal to the Python dot product, idempotent re-registration, doc-only mod
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from opensearchpy import ConflictError, helpers
+from opensearchpy import helpers
 
 from ko_sparse.cli.main import cli
 from ko_sparse.data.jsonl import read_jsonl
@@ -25,38 +23,6 @@ from tests.integration.conftest import local_node  # noqa: F401 - keeps the node
 MIRACL = RETRIEVAL_DIR / "miracl-ko-dev-judged"
 DOCUMENTS = {r["docid"]: f"{r['title']} {r['text']}" for r in list(read_jsonl(MIRACL / "corpus.jsonl"))[:120]}
 QUERIES = [r["text"] for r in list(read_jsonl(MIRACL / "queries_clean.jsonl"))[:6]]
-
-
-@pytest.fixture
-def group(ml) -> str:
-    """A fresh model group per test, so no test reuses what another uploaded; its models are undeployed and
-    deleted afterwards (a node holds at most 10)."""
-    name = f"ko-sparse-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    groups = ml.request("POST", "/_plugins/_ml/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
-    for hit in groups["hits"]["hits"]:
-        models = ml.request(
-            "POST",
-            "/_plugins/_ml/models/_search",
-            {
-                "size": 100,
-                "query": {
-                    "bool": {
-                        "filter": [{"term": {"model_group_id": hit["_id"]}}],
-                        "must_not": [{"exists": {"field": "chunk_number"}}],
-                    }
-                },
-            },
-        )
-        for model in models["hits"]["hits"]:
-            ml.undeploy(model["_id"])
-            ml.delete(model["_id"])
-        for _ in range(10):  # model deletions reach the group's version count with a delay
-            try:
-                ml.request("DELETE", f"/_plugins/_ml/model_groups/{hit['_id']}")
-                break
-            except ConflictError:
-                time.sleep(1)
 
 
 @pytest.fixture(scope="module")
