@@ -17,7 +17,7 @@ import ko_sparse
 
 PACKAGE = Path(ko_sparse.__file__).parent
 TIERS = [
-    [{"__init__", "errors", "paths", "presets", "resources", "text"}],
+    [{"__init__", "errors", "paths", "presets", "resources", "text", "usage"}],
     [{"data"}, {"model", "losses"}],
     [{"evaluation"}],
     [{"train"}],

@@ -91,3 +91,19 @@ def test_register_without_package_names_the_fix(tmp_path):
     result = CliRunner().invoke(cli, ["register", "--host", "localhost:1", "--model", str(tmp_path)])
     assert result.exit_code == 1
     assert "no package.json" in result.output and "ko-sparse package" in result.output
+
+
+def test_a_model_file_is_uploaded_in_chunks_read_from_disk(tmp_path):
+    import hashlib
+
+    from ko_sparse.opensearch.ml_commons import ModelArtifact
+
+    data = bytes(range(256)) * 1000
+    (tmp_path / "m.zip").write_bytes(data)
+    on_disk = ModelArtifact(tmp_path / "m.zip", "m", "SPARSE_ENCODING")
+    in_memory = ModelArtifact(data, "m", "SPARSE_ENCODING")
+    assert on_disk.size == in_memory.size == len(data)
+    assert on_disk.sha256 == in_memory.sha256 == hashlib.sha256(data).hexdigest()
+    chunks = list(on_disk.chunks(size=100_000))
+    assert [len(c) for c in chunks] == [100_000, 100_000, 56_000] and b"".join(chunks) == data
+    assert on_disk.chunk_count(100_000) == 3

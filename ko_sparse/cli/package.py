@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from ko_sparse.cli.errors import user_errors
+from ko_sparse.usage import peak_resident_bytes
 
 
 @click.command("package")
@@ -81,6 +83,7 @@ def package_command(
     from ko_sparse.export.package import PackagingError, package_model
     from ko_sparse.export.token_strings import TokenCollisionError
 
+    started = time.perf_counter()
     with user_errors():
         try:
             manifest, verification = package_model(
@@ -96,6 +99,10 @@ def package_command(
         except (PackagingError, TokenCollisionError) as error:
             raise click.ClickException(str(error)) from error
     click.echo(verification.summary())
+    click.echo(
+        f"packaged in {time.perf_counter() - started:.1f} s, peak memory {peak_resident_bytes() / 1e9:.2f} GB "
+        "(this process)"
+    )
     for artifact in manifest.artifacts:
         click.echo(
             f"{artifact.function_name:<16} {output_dir / artifact.file}  {artifact.size:,} bytes"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -113,10 +114,10 @@ def onnx_bytes(module: MLCommonsSparseModule, encoder: SparseEncoder, max_length
     return graph.SerializeToString()
 
 
-def export_onnx(module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int) -> ExportedModel:
-    """The ``.onnx`` bytes, and an ONNX Runtime session over them to verify."""
-    content = onnx_bytes(module, encoder, max_length)
-    return ExportedModel(content, ".onnx", "ONNX", OnnxSparseModel(content).run_torch)
+def export_onnx(module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int, path: Path) -> ExportedModel:
+    """The graph saved to ``path`` (``.onnx``), and an ONNX Runtime session over it to verify."""
+    path.write_bytes(onnx_bytes(module, encoder, max_length))
+    return ExportedModel(path, ".onnx", "ONNX", OnnxSparseModel(path).run_torch)
 
 
 def verified_onnx_model(

@@ -9,8 +9,9 @@ artifact, a flat zip and its ML-Commons model config: the SPARSE_ENCODING zip (o
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import shutil
+import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,16 @@ FORMATS = {"torchscript": (export_torchscript, "TorchScript trace"), "onnx": (ex
 
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+STREAM_CHUNK = 8 << 20  # bytes read at a time when zipping and hashing model files
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks (a full-size model is ~600 MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(STREAM_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class PackagingError(RuntimeError):
@@ -133,19 +144,26 @@ def package_model(
     encoder = model.encoder
     module = eager_module(encoder, prune_ratio)
     check_no_collisions(encoder.tokenizer)
-    exported, verification = _export_and_verify(module, encoder, max_length, model_format)
-    output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_file = tokenizer_json(encoder.tokenizer, max_length)
-    artifacts = [
-        _write_artifact(
-            output_dir,
-            f"{name}-encoder",
-            "SPARSE_ENCODING",
-            f"Korean SPLADE document/query encoder from {model_dir.name} (max length {max_length})",
-            {f"{name}{exported.suffix}": exported.content, "tokenizer.json": tokenizer_file.encode()},
-            exported.model_format,
-        )
-    ]
+    created = not output_dir.exists()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=output_dir, prefix=".export-") as work:
+            exported, verification = _export_and_verify(module, encoder, max_length, model_format, Path(work))
+            artifacts = [
+                _write_artifact(
+                    output_dir,
+                    f"{name}-encoder",
+                    "SPARSE_ENCODING",
+                    f"Korean SPLADE document/query encoder from {model_dir.name} (max length {max_length})",
+                    {f"{name}{exported.suffix}": exported.path, "tokenizer.json": tokenizer_file.encode()},
+                    exported.model_format,
+                )
+            ]
+    except PackagingError:
+        if created:  # a failed export leaves nothing behind
+            shutil.rmtree(output_dir, ignore_errors=True)
+        raise
     if mode == "doc-only":
         idf = _idf(model, idf_corpus)
         artifacts.append(
@@ -169,11 +187,11 @@ def package_model(
 
 
 def _export_and_verify(
-    module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int, model_format: str
+    module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int, model_format: str, work: Path
 ) -> tuple[ExportedModel, Verification]:
     export, runtime = FORMATS[model_format]
     try:
-        exported = export(module, encoder, max_length)
+        exported = export(module, encoder, max_length, work / f"model.{model_format}")
     except OnnxExportError as error:
         raise PackagingError(str(error)) from error
     verification = verify(exported.run, module, encoder, max_length, runtime)
@@ -199,27 +217,31 @@ def _write_artifact(
     name: str,
     function_name: str,
     description: str,
-    files: dict[str, bytes],
+    files: dict[str, bytes | Path],
     model_format: str = "TORCH_SCRIPT",
 ) -> Artifact:
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+    """The flat zip (ML-Commons reads the top level only), streamed to disk from the files given as
+    paths, with a fixed date on every entry: the same model gives the same bytes and sha256, so a
+    re-packaged model is recognised by register instead of uploaded again."""
+    target = folder / f"{name}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zipped:
         for file_name, content in files.items():
-            # flat (ML-Commons reads the top level only) and with a fixed date: the same model gives the
-            # same bytes and sha256, so a re-packaged model is recognised by register instead of re-uploaded
             entry = zipfile.ZipInfo(file_name, date_time=ZIP_DATE)
             entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-            zipped.writestr(entry, content)
-    content = archive.getvalue()
-    (folder / f"{name}.zip").write_bytes(content)
+            with zipped.open(entry, "w") as out:  # < 2 GiB per file: no zip64 records
+                if isinstance(content, Path):
+                    with content.open("rb") as source:
+                        shutil.copyfileobj(source, out, STREAM_CHUNK)
+                else:
+                    out.write(content)
     artifact = Artifact(
-        f"{name}.zip",
+        target.name,
         f"{name}.config.json",
         function_name,
         name,
         description,
-        len(content),
-        hashlib.sha256(content).hexdigest(),
+        target.stat().st_size,
+        file_sha256(target),
         model_format,
     )
     (folder / artifact.config_file).write_text(json.dumps(artifact.ml_commons_config(), indent=2, ensure_ascii=False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict  # noqa: UP035 - TorchScript needs typing.Dict
 
 import torch
@@ -58,9 +59,10 @@ def model_inputs(encoder: SparseEncoder, texts: list[str], max_length: int) -> I
 
 @dataclass(frozen=True)
 class ExportedModel:
-    """One export of the module: the file ML-Commons loads, its format, and a way to run it here."""
+    """One export of the module: the file ML-Commons loads (on disk: a 600 MB model is never held twice),
+    its format, and a way to run it here."""
 
-    content: bytes
+    path: Path
     suffix: str  # the model file's extension in the zip
     model_format: str  # ML-Commons' name: TORCH_SCRIPT or ONNX
     run: Runner

@@ -7,8 +7,8 @@ deprecated in torch >= 2.10 (``torch.jit`` warns); ``ko-sparse package --format 
 
 from __future__ import annotations
 
-import io
 import warnings
+from pathlib import Path
 
 import torch
 from sentence_transformers import SparseEncoder
@@ -23,11 +23,12 @@ def trace(module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int
         return torch.jit.trace(module, (example,), strict=False, check_trace=False)
 
 
-def export_torchscript(module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int) -> ExportedModel:
-    """The traced module's ``.pt`` bytes, and the traced module to verify."""
+def export_torchscript(
+    module: MLCommonsSparseModule, encoder: SparseEncoder, max_length: int, path: Path
+) -> ExportedModel:
+    """The traced module saved to ``path`` (``.pt``), and the traced module to verify."""
     traced = trace(module, encoder, max_length)
-    content = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but ML-Commons runs it
-        torch.jit.save(traced, content)
-    return ExportedModel(content.getvalue(), ".pt", "TORCH_SCRIPT", lambda inputs: traced(inputs)["output"])
+        torch.jit.save(traced, str(path))
+    return ExportedModel(path, ".pt", "TORCH_SCRIPT", lambda inputs: traced(inputs)["output"])

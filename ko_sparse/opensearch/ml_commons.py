@@ -7,6 +7,8 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
@@ -24,24 +26,36 @@ class MLCommonsError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelArtifact:
-    """A model zip as ML-Commons receives it: bytes, their sha256 and the function it serves."""
+    """A model zip as ML-Commons receives it, the function it serves and its format. ``content`` is the
+    zip's bytes or its path: a path is read one chunk at a time (a full-size model is ~600 MB)."""
 
-    content: bytes
+    content: bytes | Path
     name: str
     function_name: str
     description: str = ""
     model_format: str = "TORCH_SCRIPT"
 
     @property
+    def size(self) -> int:
+        return self.content.stat().st_size if isinstance(self.content, Path) else len(self.content)
+
+    @cached_property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
 
     def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        for start in range(0, len(self.content), size):
-            yield self.content[start : start + size]
+        if not isinstance(self.content, Path):
+            for start in range(0, len(self.content), size):
+                yield self.content[start : start + size]
+            return
+        with self.content.open("rb") as source:
+            yield from iter(lambda: source.read(size), b"")
 
     def chunk_count(self, size: int = CHUNK_SIZE) -> int:
-        return max(1, math.ceil(len(self.content) / size))
+        return max(1, math.ceil(self.size / size))
 
 
 class MLCommons:
@@ -62,7 +76,7 @@ class MLCommons:
             "description": artifact.description,
             "function_name": artifact.function_name,
             "model_format": artifact.model_format,
-            "model_content_size_in_bytes": len(artifact.content),
+            "model_content_size_in_bytes": artifact.size,
             "model_content_hash_value": artifact.sha256,
             "total_chunks": artifact.chunk_count(),
         }

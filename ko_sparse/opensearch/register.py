@@ -103,8 +103,14 @@ class Registrar:
         return {"model_id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
 
     def register(self, package_dir: Path, artifact: Artifact, group_id: str, force: bool) -> RegisteredModel:
-        content = (package_dir / artifact.file).read_bytes()
-        if len(content) != artifact.size or ModelArtifact(content, "", "").sha256 != artifact.sha256:
+        upload = ModelArtifact(
+            package_dir / artifact.file,
+            artifact.name,
+            artifact.function_name,
+            artifact.description,
+            artifact.model_format,
+        )
+        if not upload.content.is_file() or upload.size != artifact.size or upload.sha256 != artifact.sha256:
             raise RegistrationError(
                 f"{package_dir / artifact.file} does not match package.json (size or sha256 changed); "
                 "re-run ko-sparse package"
@@ -112,9 +118,6 @@ class Registrar:
         existing = None if force else self.find(artifact.sha256, group_id)
         if existing is not None:
             return RegisteredModel(artifact, existing["model_id"], reused=True)
-        upload = ModelArtifact(
-            content, artifact.name, artifact.function_name, artifact.description, artifact.model_format
-        )
         model_id = self.ml.register(upload, group_id, progress=self.progress)
         return RegisteredModel(artifact, model_id, reused=False)
 

@@ -14,6 +14,7 @@ from sentence_transformers.sparse_encoder.losses import SpladeLoss
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ko_sparse.train.history import TrainingHistory
+from ko_sparse.usage import peak_resident_bytes
 
 
 class BestModelSaver(TrainerCallback):
@@ -126,12 +127,3 @@ class PeakMemory(TrainerCallback):
             state.log_history[-1].update(peaks)
         if logs is not None:
             logs.update(peaks)
-
-
-def peak_resident_bytes() -> int:
-    """The process's peak resident set size (Linux reports kilobytes, macOS bytes)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
