@@ -80,14 +80,15 @@ class Training:
     def __init__(self, config: TrainConfig, callbacks: list[TrainerCallback] = ()) -> None:
         self.config = config
         self.output_dir = Path(config.output_dir)
-        self.splits, eval_source = self._load_data()
+        self.splits, eval_pairs = self._load_data()
         self.doc_only = config.model.mode == "doc-only"
         self.model = self._build_model()
-        self.evaluator = self._evaluator(eval_source)
+        self.evaluator = self._evaluator(eval_pairs)
         self.extra_callbacks = list(callbacks)
 
     # ------------------------------------------------------------------------------------------- setup
-    def _load_data(self) -> tuple[dict[str, Dataset], str]:
+    def _load_data(self) -> tuple[dict[str, Dataset], str | None]:
+        """The splits as model inputs, and the synonym evaluation pairs' file (built-in data brings its own)."""
         data = self.config.data
         if data.train is None:
             raise ConfigError(
@@ -100,15 +101,11 @@ class Training:
             train, eval_pairs = str(train_dir), eval_pairs or str(builtin_pairs)
         splits = load_triplets(train, data.validation, recipe=self.config.loss.recipe)
         splits = {name: model_inputs(split, self.config.loss.distillation) for name, split in splits.items()}
-        if data.eval_retrieval:
-            return splits, f"retrieval:{data.eval_retrieval}"
-        if eval_pairs:
-            return splits, f"pairs:{eval_pairs}"
-        if "validation" not in splits:
+        if not (data.eval_retrieval or eval_pairs or "validation" in splits):
             raise ConfigError(
                 "nothing to evaluate on: set data.eval_pairs or data.eval_retrieval, or give a validation split"
             )
-        return splits, "validation"
+        return splits, eval_pairs
 
     def _build_model(self) -> SparseEncoder:
         model_config = self.config.model
@@ -117,17 +114,20 @@ class Training:
         if not self.doc_only:
             return encoder
         train = self.splits["train"]
-        documents = sorted({text for column in train.column_names[1:] for text in train[column]})
+        texts = [c for c in train.column_names[1:] if c != "label"]  # positives and negatives
+        documents = sorted({text for column in texts for text in train[column]})
         idf = idf_vector(encoder.tokenizer, documents)  # BM25 IDF over the training documents
         return doc_only_model(encoder, idf, trainable=model_config.idf_trainable)
 
-    def _evaluator(self, source: str) -> BaseEvaluator:
+    def _evaluator(self, eval_pairs: str | None) -> BaseEvaluator:
+        """Held-out queries over their corpus (``data.eval_retrieval``), else synonym ranking of the
+        evaluation pairs (or of the validation split's first two columns)."""
         settings = self.config.eval
-        if source.startswith("retrieval:"):
-            queries, corpus, qrels = load_eval_retrieval(source.removeprefix("retrieval:"))
+        if self.config.data.eval_retrieval:
+            queries, corpus, qrels = load_eval_retrieval(self.config.data.eval_retrieval)
             return retrieval_evaluator(queries, corpus, qrels, settings.batch_size)
-        if source.startswith("pairs:"):
-            pairs = load_eval_pairs(source.removeprefix("pairs:"))
+        if eval_pairs:
+            pairs = load_eval_pairs(eval_pairs)
         else:
             validation = self.splits["validation"]
             pairs = list(
