@@ -69,7 +69,8 @@ def data_group() -> None:
 )
 @click.option(
     "--synonym-filters",
-    help="Comma-separated synonym filters to run, in order (default: all; see the README for each).",
+    help="Comma-separated synonym filters to run, in order (default: min_count, pmi, information_gain, "
+    "part_of_speech, negation, antonym, number; also min_groups, content, substring; see the README).",
 )
 @click.option(
     "--report",
@@ -101,7 +102,7 @@ def data_group() -> None:
 @click.option(
     "--min-count", default=4, show_default=True, type=int, help="Synonym filter: aligned at least this often."
 )
-@click.option("--min-pmi", default=4.0, show_default=True, type=float, help="Synonym filter: PMI (bits) at least.")
+@click.option("--min-pmi", default=6.0, show_default=True, type=float, help="Synonym filter: PMI (bits) at least.")
 @click.option(
     "--min-information-gain",
     default=1e-4,

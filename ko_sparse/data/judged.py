@@ -91,12 +91,17 @@ def measure(name: str, kept: Iterable[TermPair], judged: list[Judged], count: bo
 def filter_measures(
     candidates: list[TermPair], thresholds: MiningThresholds, lexicon: Lexicon, judged: list[Judged]
 ) -> list[Measure]:
-    """The generator's candidates unfiltered, then each configured filter alone on them."""
+    """The generator's candidates unfiltered, each configured filter alone, and the pipeline without each."""
     checks = filter_checks(thresholds, lexicon)
     rows = [measure(f"{thresholds.generator} candidates, no filter", candidates, judged)]
     rows += [
         measure(f"{name} alone", (p for p in candidates if checks[name](p)), judged) for name in thresholds.filters
     ]
+    for name in thresholds.filters:
+        others = replace(thresholds, filters=tuple(other for other in thresholds.filters if other != name))
+        rows.append(
+            measure(f"pipeline without {name}", apply_filters(candidates, others, lexicon, FilterReport()), judged)
+        )
     return rows
 
 
