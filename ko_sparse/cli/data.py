@@ -23,6 +23,13 @@ def parse_proportions(text: str) -> dict[str, float]:
     return shares
 
 
+def parse_filters(text: str | None) -> tuple[str, ...]:
+    """``min_count,pmi,...``; None: the default filters."""
+    from ko_sparse.data.synonyms import DEFAULT_FILTERS
+
+    return DEFAULT_FILTERS if text is None else tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 @click.group("data")
 def data_group() -> None:
     """Build training data from Korean pairs."""
@@ -69,6 +76,25 @@ def data_group() -> None:
     help="Documents for negatives and term frequencies: .jsonl (text), a text "
     "file (a line each) or a HF dataset id with configs (sean0042/KorMedMCQA:doctor,nurse,pharm,dentist).",
 )
+@click.option(
+    "--candidates",
+    "generator",
+    default="aligned",
+    show_default=True,
+    type=click.Choice(["aligned", "differences"]),
+    help="Synonym candidates: what an edit alignment of two paraphrases exchanges, or (the first version) "
+    "every unshared morpheme of one crossed with every one of the other.",
+)
+@click.option(
+    "--synonym-filters",
+    help="Comma-separated synonym filters to run, in order (default: min_count, pmi, information_gain, "
+    "part_of_speech, negation, antonym, number; also min_groups, content, substring; see the README).",
+)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Print the precision and recall of each synonym filter and of the pipeline on the judged sample.",
+)
 @click.option("--cross-encoder", help="Also filter synonym pairs with this cross-encoder (id or path).")
 @click.option(
     "--model",
@@ -90,9 +116,9 @@ def data_group() -> None:
 @click.option("--max-pairs-per-source", type=click.IntRange(min=1), help="Sample at most this many pairs per source.")
 @click.option("--min-sts-score", default=4.0, show_default=True, type=float, help="KorSTS pairs scored at least this.")
 @click.option(
-    "--min-count", default=2, show_default=True, type=int, help="Synonym filter: aligned at least this often."
+    "--min-count", default=4, show_default=True, type=int, help="Synonym filter: aligned at least this often."
 )
-@click.option("--min-pmi", default=2.0, show_default=True, type=float, help="Synonym filter: PMI (bits) at least.")
+@click.option("--min-pmi", default=6.0, show_default=True, type=float, help="Synonym filter: PMI (bits) at least.")
 @click.option(
     "--min-information-gain",
     default=1e-4,
@@ -118,6 +144,9 @@ def build_command(
     teacher,
     pairs,
     corpus,
+    generator,
+    synonym_filters,
+    report,
     cross_encoder,
     model,
     negatives_per_anchor,
@@ -136,15 +165,17 @@ def build_command(
     --retrieval, query/passage rows (retrieval recipe).
 
     Sentence pairs (bundled paraKQC, KorSTS >= --min-sts-score, KorNLI entailment, Question_pair
-    duplicates, and --pairs) give term/phrase synonym candidates by aligning the morphemes two
-    paraphrases do not share; candidates are filtered by count, PMI and information gain (and a
-    cross-encoder when given). Every (anchor, positive) gets BM25-mined negatives bucketed by rank
-    into hard/medium/easy and balanced to --proportions; groups of connected texts go wholly to train
-    or validation. Deterministic for a seed.
+    duplicates, and --pairs) give term/phrase synonym candidates: what an edit alignment of two
+    paraphrases' morphemes exchanges. Candidates are filtered by count, PMI, information gain, part of
+    speech, negation flips, listed antonyms, numbers and substrings (and a cross-encoder when given);
+    --report prints each filter's precision and recall on the bundled judged sample. Every (anchor,
+    positive) gets BM25-mined negatives bucketed by rank into hard/medium/easy and balanced to
+    --proportions; groups of connected texts go wholly to train or validation. Deterministic for a seed.
 
     \b
     Examples:
       ko-sparse data build --output data/ko-triplets
+      ko-sparse data build --output data/ko-triplets --report
       ko-sparse data build --output data/med --pairs my_pairs.jsonl \\
           --corpus sean0042/KorMedMCQA:doctor,nurse,pharm,dentist
       ko-sparse train --preset tiny --set data.train=data/ko-triplets/triplets \\
@@ -178,7 +209,10 @@ def build_command(
             max_pairs_per_source=max_pairs_per_source,
             min_sts_score=min_sts_score,
             min_corpus_frequency=min_corpus_frequency,
+            report=report,
             thresholds=MiningThresholds(
+                generator=generator,
+                filters=parse_filters(synonym_filters),
                 min_count=min_count,
                 min_pmi=min_pmi,
                 min_information_gain=min_information_gain,
@@ -189,9 +223,17 @@ def build_command(
         stats = build_dataset(config, model_ranker(model))
     for name, split in stats["splits"].items():
         click.echo(f"{name}: {split['rows']:,} triplets, difficulty {split['difficulty']}")
-    click.echo(
-        f"synonym pairs kept: {stats['synonym_filtering']['kept']:,} (removed: {stats['synonym_filtering']['removed']})"
-    )
+    filtering = stats["synonym_filtering"]
+    click.echo(f"synonym pairs kept: {filtering['kept']:,} (removed: {filtering['removed']})")
+    judged = filtering["judged"]
+    if judged["precision"] is not None:
+        click.echo(
+            f"precision on the judged sample: {judged['precision']:.3f} ({judged['judged_kept']} judged pairs kept)"
+        )
+    if report:
+        from ko_sparse.data.judged import Measure, format_report, read_judged
+
+        click.echo(format_report([Measure(**row) for row in stats["synonym_report"]], read_judged()))
     click.echo(f"written to {output_dir}")
 
 

@@ -1,8 +1,10 @@
 """``ko-sparse data build``: Korean pairs -> filtered synonym pairs -> difficulty-balanced triplets.
 
 1. Sentence pairs from the bundled sets and the user's files; duplicates and self-pairs dropped.
-2. Term/phrase synonym candidates aligned from the pairs, filtered (count, PMI, information gain,
-   optional cross-encoder, optional minimum corpus frequency).
+2. Term/phrase synonym candidates: what two paraphrases exchange, by edit alignment of their morphemes
+   (``alignment``), filtered by count, PMI, information gain, part of speech, negation, antonyms,
+   numbers and substrings (``synonyms``; optional cross-encoder and minimum corpus frequency); the kept
+   pairs' precision on the judged sample (``judged``) goes to ``stats.json``.
 3. Groups: texts connected by a pair are one group (their known positives). Whole groups go to
    train or validation, so no anchor or positive appears in both.
 4. Negatives for every (anchor, positive): BM25 over the pool (sentences: the pair sentences and the
@@ -10,7 +12,8 @@
    bucketed by rank and balanced to the requested proportions.
 5. Output: ``triplets/`` (DatasetDict: anchor, positive, negative, difficulty), ``eval_pairs.jsonl``
    (validation pairs for ``ko-sparse train``), ``filtered_synonym_pairs.jsonl`` (every kept term pair
-   with its counts) and ``stats.json``.
+   with its counts and an example pair) and ``stats.json`` (with ``--report``: each filter's precision and
+   recall on the judged sample).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
 from ko_sparse.data.corpus import read_documents
+from ko_sparse.data.groups import Groups
 from ko_sparse.data.jsonl import write_jsonl
+from ko_sparse.data.judged import Measure, judged_report, measure, read_judged
 from ko_sparse.data.negatives import (
     DIFFICULTIES,
     DifficultyBalancer,
@@ -37,15 +42,9 @@ from ko_sparse.data.negatives import (
     fused_ranker,
 )
 from ko_sparse.data.pairs import BUNDLED_SOURCES, Pair, bundled_pairs, user_pairs
-from ko_sparse.data.synonyms import (
-    MiningThresholds,
-    TermPair,
-    aligned_differences,
-    cross_encoder_filter,
-    mine_term_pairs,
-    phrases,
-)
+from ko_sparse.data.synonyms import MiningThresholds, TermPair, cross_encoder_filter, mine_synonyms
 from ko_sparse.errors import DataError
+from ko_sparse.resources.lexicon import read_lexicon
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TRIPLETS_DIR = "triplets"
@@ -69,6 +68,7 @@ class BuildConfig:
     min_sts_score: float = 4.0
     min_corpus_frequency: int = 0
     thresholds: MiningThresholds = field(default_factory=MiningThresholds)
+    report: bool = False
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -77,29 +77,6 @@ class BuildConfig:
             raise DataError(f"--proportions {self.proportions}: expected non-negative shares of {DIFFICULTIES}")
         if not 0 < self.validation_fraction < 1:
             raise DataError(f"--validation-fraction {self.validation_fraction}: expected 0 < fraction < 1")
-
-
-class Groups:
-    """Union-find over texts: a text and everything paired with it, directly or through others."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, text: str) -> str:
-        self.parent.setdefault(text, text)
-        while self.parent[text] != text:
-            self.parent[text] = self.parent[self.parent[text]]
-            text = self.parent[text]
-        return text
-
-    def join(self, a: str, b: str) -> None:
-        self.parent[self.find(a)] = self.find(b)
-
-    def members(self) -> dict[str, set[str]]:
-        groups: dict[str, set[str]] = defaultdict(set)
-        for text in self.parent:
-            groups[self.find(text)].add(text)
-        return groups
 
 
 def collect_pairs(config: BuildConfig, rng: random.Random) -> tuple[list[Pair], Counter]:
@@ -176,14 +153,21 @@ def build_dataset(config: BuildConfig, model_ranker: Callable[[list[str]], Ranke
     pairs, per_origin = collect_pairs(config, rng)
     print(f"{len(pairs):,} sentence pairs: {dict(per_origin)}")
 
-    differences = aligned_differences(pairs, tokenize, config.thresholds.max_difference)
-    terms, report = mine_term_pairs(differences, config.thresholds)
+    lexicon, judged = read_lexicon(), read_judged()
+    candidates, terms, report = mine_synonyms(pairs, tokenize.tagged, config.thresholds, lexicon)
     corpus = [doc for location in config.corpus for doc in read_documents(location)]
     if config.min_corpus_frequency and corpus:
         terms = corpus_frequency_filter(terms, corpus, tokenize, config.min_corpus_frequency, report)
     if config.cross_encoder:
         terms = cross_encoder_filter(terms, config.cross_encoder, config.thresholds.min_cross_encoder, report)
+    report.judged = asdict(measure("pipeline", terms, judged))
     print(f"synonym candidates: {report.candidates:,}; removed {report.removed}; kept {report.kept:,}")
+    judged_rows = None
+    if config.report:
+        encoder = (config.cross_encoder, config.thresholds.min_cross_encoder) if config.cross_encoder else None
+        judged_rows = judged_report(
+            pairs, tokenize.tagged, candidates, terms, config.thresholds, lexicon, judged, encoder
+        )
 
     sentence_groups, term_groups = Groups(), Groups()
     for pair in pairs:
@@ -227,21 +211,32 @@ def build_dataset(config: BuildConfig, model_ranker: Callable[[list[str]], Ranke
         output.setdefault("eval_pairs", []).extend(
             {"source": a, "target": p} for a, p in examples if groups.find(a) in validation_roots
         )
-    return write_outputs(config, output, terms, report, per_origin)
+    return write_outputs(config, output, terms, report, per_origin, judged_rows)
 
 
 def corpus_frequency_filter(terms: list[TermPair], corpus: list[str], tokenize, minimum: int, report) -> list[TermPair]:
     """Drop pairs with a term seen in fewer than ``minimum`` corpus documents (typos, one-offs)."""
+    longest = max((len(t.source.split(" ")) for t in terms), default=1)
+    longest = max([longest, *(len(t.target.split(" ")) for t in terms)])
     frequency: Counter = Counter()
     for tokens in tokenize(corpus):
-        frequency.update(set(tokens) | phrases(tokens))
+        frequency.update(
+            {" ".join(tokens[i : i + n]) for n in range(1, longest + 1) for i in range(len(tokens) - n + 1)}
+        )
     kept = [t for t in terms if frequency[t.source] >= minimum and frequency[t.target] >= minimum]
     report.removed["corpus_frequency"] = len(terms) - len(kept)
     report.kept = len(kept)
     return kept
 
 
-def write_outputs(config: BuildConfig, output: dict, terms: list[TermPair], report, per_origin: Counter) -> dict:
+def write_outputs(
+    config: BuildConfig,
+    output: dict,
+    terms: list[TermPair],
+    report,
+    per_origin: Counter,
+    judged_rows: list[Measure] | None = None,
+) -> dict:
     folder = Path(config.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     splits = {name: Dataset.from_list(output.get(name, [])) for name in ("train", "validation")}
@@ -255,6 +250,7 @@ def write_outputs(config: BuildConfig, output: dict, terms: list[TermPair], repo
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "pairs_per_source": dict(per_origin),
         "synonym_filtering": asdict(report),
+        "synonym_report": [asdict(row) for row in judged_rows] if judged_rows is not None else None,
         "splits": {
             name: {
                 "rows": len(split),

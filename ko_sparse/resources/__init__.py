@@ -9,3 +9,4 @@ RESOURCES = Path(str(files(__name__)))
 TOKENIZER_DIR = RESOURCES / "tokenizers" / "ax-encoder-base"
 PAIRS_DIR = RESOURCES / "data" / "pairs"
 RETRIEVAL_DIR = RESOURCES / "data" / "retrieval"
+JUDGED_SYNONYMS_FILE = RESOURCES / "data" / "judged-synonyms" / "sample.jsonl"
