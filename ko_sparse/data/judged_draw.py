@@ -1,4 +1,4 @@
-"""``python -m benchmarks.synonym_sample OUTPUT``: draw the synonym candidates to judge (run once; labelled by hand).
+"""``python -m ko_sparse.data.judged_draw OUTPUT``: draw the synonym candidates to judge (run once; labelled by hand).
 
 The judged sample (``ko_sparse/resources/data/judged-synonyms/``) was drawn with this script: both candidate
 generators (``aligned`` and ``differences``) run over the bundled pairs with the default settings, and a
