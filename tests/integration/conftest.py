@@ -26,9 +26,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def local_node(command: str, **env: str) -> subprocess.CompletedProcess:
+def local_node(command: str, *options: str, **env: str) -> subprocess.CompletedProcess:
+    """``opensearch/local.sh COMMAND [OPTIONS]`` with extra environment variables."""
     return subprocess.run(
-        [str(LOCAL_NODE), command], capture_output=True, text=True, env={**os.environ, **env}, timeout=900
+        [str(LOCAL_NODE), command, *options], capture_output=True, text=True, env={**os.environ, **env}, timeout=900
     )
 
 
