@@ -388,6 +388,9 @@ write_security_config() {
   local conf=$1 java=$2 template
   mkdir -p "$conf/opensearch-security"
   for template in "$HERE/profiles/secure-security"/*.yml; do cp "$template" "$conf/opensearch-security/"; done
+  # our roles go after the plugin's own (ml_full_access, ml_read_access, ...)
+  cat "$NODE_HOME/config/opensearch-security/roles.yml" "$HERE/profiles/secure-security/roles.yml" \
+    > "$conf/opensearch-security/roles.yml"
   sed -i -e "s#@ADMIN_HASH@#$(bcrypt_hash "$(password_of admin)" "$java")#" \
          -e "s#@READER_HASH@#$(bcrypt_hash "$(password_of ko-sparse-reader)" "$java")#" \
          "$conf/opensearch-security/internal_users.yml"
