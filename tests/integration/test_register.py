@@ -4,7 +4,6 @@ top-10 equal to the Python dot product, idempotent re-registration, doc-only mod
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,73 +11,39 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from opensearchpy import ConflictError, helpers
+from opensearchpy import helpers
 
 from ko_sparse.cli.main import cli
-from ko_sparse.data.jsonl import read_jsonl
-from ko_sparse.export.package import package_model
 from ko_sparse.export.reference import REFERENCES
+from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.rank_features import stored_value
-from ko_sparse.resources import RETRIEVAL_DIR
-from tests.integration.conftest import local_node  # noqa: F401 - keeps the node fixture module loaded
-
-MIRACL = RETRIEVAL_DIR / "miracl-ko-dev-judged"
-DOCUMENTS = {r["docid"]: f"{r['title']} {r['text']}" for r in list(read_jsonl(MIRACL / "corpus.jsonl"))[:120]}
-QUERIES = [r["text"] for r in list(read_jsonl(MIRACL / "queries_clean.jsonl"))[:6]]
+from tests.integration.conftest import DOCUMENTS, QUERIES, Cluster, delete_model_group
 
 
 @pytest.fixture(scope="module")
-def group(ml) -> str:
-    """A fresh model group; its models are undeployed and deleted afterwards (a node holds at most 10)."""
+def group(ml) -> Iterator[str]:
+    """A fresh model group on the default node; its models are undeployed and deleted afterwards."""
     name = f"ko-sparse-test-{uuid.uuid4().hex[:8]}"
     yield name
-    groups = ml.request("POST", "/_plugins/_ml/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
-    for hit in groups["hits"]["hits"]:
-        models = ml.request(
-            "POST",
-            "/_plugins/_ml/models/_search",
-            {
-                "size": 100,
-                "query": {
-                    "bool": {
-                        "filter": [{"term": {"model_group_id": hit["_id"]}}],
-                        "must_not": [{"exists": {"field": "chunk_number"}}],
-                    }
-                },
-            },
-        )
-        for model in models["hits"]["hits"]:
-            ml.undeploy(model["_id"])
-            ml.delete(model["_id"])
-        for _ in range(10):  # model deletions reach the group's version count with a delay
-            try:
-                ml.request("DELETE", f"/_plugins/_ml/model_groups/{hit['_id']}")
-                break
-            except ConflictError:
-                time.sleep(1)
+    delete_model_group(ml, name)
 
 
 @pytest.fixture(scope="module")
-def packages(trained_tiny_model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("packages")
-    corpus = folder / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in DOCUMENTS.values()))
-    # model-side pruning keeps the barely trained model's queries under Lucene's 1,024-clause limit
-    package_model(trained_tiny_model, folder / "bi", max_length=128, prune_ratio=0.3, name="ko-sparse-it-bi")
-    package_model(
-        trained_tiny_model,
-        folder / "doc",
-        mode="doc-only",
-        max_length=128,
-        prune_ratio=0.3,
-        idf_corpus=corpus,
-        name="ko-sparse-it-doc",
-    )
-    return folder
+def profile_group(cluster: Cluster) -> Iterator[str]:
+    """A fresh model group on each running profile, deleted afterwards."""
+    name = f"ko-sparse-test-{cluster.profile}-{uuid.uuid4().hex[:8]}"
+    yield name
+    delete_model_group(MLCommons(cluster.client()), name)
 
 
-def register(url: str, package, *extra: str) -> dict:
-    result = CliRunner().invoke(cli, ["register", "--host", url, "--model", str(package), "--json", *extra])
+def invoke(cluster: Cluster | str, *arguments: str):
+    """``ko-sparse ARGUMENTS`` with the cluster's connection options (a plain URL: the default node)."""
+    cluster = Cluster("default", cluster) if isinstance(cluster, str) else cluster
+    return CliRunner().invoke(cli, [*arguments, *cluster.options()], env=cluster.env())
+
+
+def register(cluster: Cluster | str, package, *extra: str) -> dict:
+    result = invoke(cluster, "register", "--model", str(package), "--json", *extra)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -130,57 +95,95 @@ def assert_queries_rank_like_python(opensearch, index: str, package, function_na
             assert hit["_score"] == pytest.approx(python_score.get(hit["_id"], -1), rel=1e-4)
 
 
-def test_bi_encoder_registers_deploys_and_ranks_like_python(opensearch_url, opensearch, packages, group):
-    index, pipeline = f"{group}-bi", f"{group}-bi-pipeline"
-    first = register(opensearch_url, packages / "bi", "--model-group", group, "--pipeline", pipeline, "--index", index)
+def assert_served_by_ml_nodes_if_any(cluster: Cluster, model: dict) -> None:
+    """``_plugins/_ml/profile/models`` shows the model on the ML nodes where the cluster has them."""
+    client = cluster.client()
+    nodes = client.nodes.info(filter_path="nodes.*.name,nodes.*.roles")["nodes"]
+    ml_nodes = {node_id for node_id, node in nodes.items() if "ml" in node["roles"]}
+    profile = client.transport.perform_request("GET", f"/_plugins/_ml/profile/models/{model['model_id']}")
+    workers = {
+        worker
+        for node in profile["nodes"].values()
+        for model_id, state in node.get("models", {}).items()
+        if model_id == model["model_id"]
+        for worker in state.get("worker_nodes", [])
+    }
+    assert workers
+    assert model["deployed_on"] == sorted(nodes[worker]["name"] for worker in workers)
+    if ml_nodes:
+        assert workers <= ml_nodes
+
+
+def test_bi_encoder_registers_deploys_and_ranks_like_python(cluster, packages, profile_group):
+    index, pipeline = f"{profile_group}-bi", f"{profile_group}-bi-pipeline"
+    first = register(cluster, packages / "bi", "--model-group", profile_group, "--pipeline", pipeline, "--index", index)
     (model,) = first["models"]
     assert model["function_name"] == "SPARSE_ENCODING" and not model["reused"]
     assert model["max_relative_difference"] <= 1e-3
+    assert_served_by_ml_nodes_if_any(cluster, model)
     assert first["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == model["model_id"]
-    with cleaned_up(opensearch, index, pipeline):
-        assert_queries_rank_like_python(opensearch, index, packages / "bi", "SPARSE_ENCODING", model["model_id"])
-        again = register(opensearch_url, packages / "bi", "--model-group", group)
+    client = cluster.client()
+    with cleaned_up(client, index, pipeline):
+        assert_queries_rank_like_python(client, index, packages / "bi", "SPARSE_ENCODING", model["model_id"])
+        again = register(cluster, packages / "bi", "--model-group", profile_group)
         assert again["models"][0]["model_id"] == model["model_id"] and again["models"][0]["reused"]
         assert again["model_group_id"] == first["model_group_id"]
 
 
-def test_doc_only_queries_through_the_tokenizer_model(opensearch_url, opensearch, packages, group):
-    index, pipeline = f"{group}-doc", f"{group}-doc-pipeline"
+def test_doc_only_queries_through_the_tokenizer_model(cluster, packages, profile_group):
+    index, pipeline = f"{profile_group}-doc", f"{profile_group}-doc-pipeline"
     result = register(
-        opensearch_url, packages / "doc", "--model-group", group, "--pipeline", pipeline, "--index", index
+        cluster, packages / "doc", "--model-group", profile_group, "--pipeline", pipeline, "--index", index
     )
     ids = {m["function_name"]: m["model_id"] for m in result["models"]}
     assert set(ids) == {"SPARSE_ENCODING", "SPARSE_TOKENIZE"}
+    for model in result["models"]:
+        assert_served_by_ml_nodes_if_any(cluster, model)
     assert result["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == ids["SPARSE_TOKENIZE"]
-    with cleaned_up(opensearch, index, pipeline):
-        assert_queries_rank_like_python(opensearch, index, packages / "doc", "SPARSE_TOKENIZE", ids["SPARSE_TOKENIZE"])
+    client = cluster.client()
+    with cleaned_up(client, index, pipeline):
+        assert_queries_rank_like_python(client, index, packages / "doc", "SPARSE_TOKENIZE", ids["SPARSE_TOKENIZE"])
 
 
 def test_settings_are_checked_and_set_only_when_asked(opensearch_url, opensearch, packages, group):
     setting = "plugins.ml_commons.allow_registering_model_via_local_file"
     opensearch.cluster.put_settings(body={"persistent": {setting: False}})
     try:
-        blocked = CliRunner().invoke(
-            cli,
-            [
-                "register",
-                "--host",
-                opensearch_url,
-                "--model",
-                str(packages / "bi"),
-                "--model-group",
-                group,
-                "--no-deploy",
-            ],
+        blocked = invoke(
+            opensearch_url, "register", "--model", str(packages / "bi"), "--model-group", group, "--no-deploy"
         )
         assert blocked.exit_code == 1
-        assert f"{setting} is false, needs true" in blocked.output and "--configure-cluster" in blocked.output
+        assert f"--configure-cluster would change (persistent): {setting}: false -> true" in blocked.output
         configured = register(
             opensearch_url, packages / "bi", "--model-group", group, "--no-deploy", "--configure-cluster"
         )
-        assert configured["models"][0]["reused"]
+        assert configured["changed_settings"] == {setting: "true"}
         flat = opensearch.cluster.get_settings(flat_settings=True)["persistent"]
         assert flat[setting] == "true"
+    finally:
+        opensearch.cluster.put_settings(body={"persistent": {setting: None}})
+
+
+def test_configure_cluster_never_lets_models_onto_data_nodes_unless_asked(opensearch_url, opensearch, packages, group):
+    """A cluster without ML nodes and only_run_on_ml_node true (ML-Commons' default) cannot deploy: say so,
+    and change only_run_on_ml_node only with --allow-models-on-data-nodes."""
+    setting = "plugins.ml_commons.only_run_on_ml_node"
+    opensearch.cluster.put_settings(body={"persistent": {setting: True}})
+    model = ["--model", str(packages / "bi"), "--model-group", group]
+    try:
+        for extra in ([], ["--configure-cluster"]):
+            refused = invoke(opensearch_url, "register", *model, *extra)
+            assert refused.exit_code == 1, refused.output
+            assert "has no ML node (a node with the ml role) and plugins.ml_commons.only_run_on_ml_node is true" in (
+                refused.output
+            )
+            assert "--configure-cluster --allow-models-on-data-nodes" in refused.output
+            assert opensearch.cluster.get_settings(flat_settings=True)["persistent"][setting] == "true"
+        allowed = register(
+            opensearch_url, packages / "bi", *model[2:], "--configure-cluster", "--allow-models-on-data-nodes"
+        )
+        assert allowed["changed_settings"] == {setting: "false"}
+        assert allowed["models"][0]["deployed_on"] == ["ko-sparse-node"]
     finally:
         opensearch.cluster.put_settings(body={"persistent": {setting: None}})
 
