@@ -200,8 +200,12 @@ with_cache_lock() {
   exec {lock}>&-
 }
 
+# Bump when the assembly changes: a home assembled by an older recipe is assembled again.
+ASSEMBLY_RECIPE=2
+
 assemble() {
-  [ -f "$NODE_HOME/.ko-sparse-assembled" ] && return 0
+  local recipe="recipe $ASSEMBLY_RECIPE; plugins: ${PLUGINS:-none}"
+  [ "$(cat "$NODE_HOME/.ko-sparse-assembled" 2>/dev/null)" = "$recipe" ] && return 0
   local java=$1 work home zip plugin
   say "assembling OpenSearch $VERSION (plugins: ${PLUGINS:-none}) in $NODE_HOME (first start only)"
   rm -rf "$CACHE"/assemble.* "$CACHE"/libtorch.*  # left over by an interrupted assembly (we hold the lock)
@@ -221,11 +225,12 @@ assemble() {
   rm -rf "$NODE_HOME"
   mv "$home" "$NODE_HOME"
   rm -rf "$work"
-  touch "$NODE_HOME/.ko-sparse-assembled"
+  echo "$recipe" > "$NODE_HOME/.ko-sparse-assembled"
 }
 
 # The 2.19 integ-test-zip ships no module but transport-netty4; neural-search needs mapper-extras
-# (rank_features) and k-NN extends lang-painless. 3.6's zip has them all.
+# (rank_features), k-NN extends lang-painless, ML-Commons deletes models with reindex's delete-by-query.
+# 3.6's zip has them all.
 add_modules() {
   local home=$1
   [ -d "$home/modules/mapper-extras" ] || module_from_jars "$home" mapper-extras \
@@ -239,6 +244,15 @@ add_modules() {
     # painless compiles scripts to classes in their own class loader
     printf 'grant {\n  permission java.lang.RuntimePermission "createClassLoader";\n  %s\n};\n' \
       'permission java.lang.RuntimePermission "getClassLoader";' > "$home/modules/lang-painless/plugin-security.policy"
+  }
+  [ -d "$home/modules/reindex" ] || {
+    # shellcheck disable=SC2086 # one coordinate per word
+    module_from_jars "$home" reindex org.opensearch.index.reindex.ReindexPlugin \
+      "org.opensearch.plugin:reindex-client:$VERSION" "org.opensearch.client:opensearch-rest-client:$VERSION" \
+      "org.opensearch:opensearch-ssl-config:$VERSION" $SECURE_REINDEX_JARS
+    # reindex from a remote cluster opens connections
+    printf 'grant {\n  permission java.net.SocketPermission "*", "connect";\n};\n' \
+      > "$home/modules/reindex/plugin-security.policy"
   }
 }
 

@@ -188,32 +188,11 @@ def check_access_options(access: str | None, backend_roles: tuple[str, ...]) -> 
 
 
 def prepare_cluster(client, facts, deploy, access, configure, allow_data_nodes, say) -> dict[str, str]:
-    """Check the settings registration needs; change only what --configure-cluster (and, for
-    only_run_on_ml_node, --allow-models-on-data-nodes) allows, saying what. Returns the changes made."""
-    from ko_sparse.opensearch.preflight import (
-        ACCESS_CONTROL,
-        ClusterNotReady,
-        access_control_enabled,
-        ml_node_change,
-        upload_settings,
-    )
+    """Change what the checks found, only with --configure-cluster, saying what; returns the changes made."""
+    from ko_sparse.opensearch.preflight import ClusterNotReady, settings_to_change
     from ko_sparse.opensearch.register import apply_settings
 
-    if access and not access_control_enabled(facts):
-        raise ClusterNotReady(
-            f"--access {access}: {facts.url} has model access control off ({ACCESS_CONTROL} is false), so model "
-            "groups have no access mode; ko-sparse does not turn it on (a security decision): drop --access"
-        )
-    changes = upload_settings(facts)
-    ml_node = ml_node_change(facts) if deploy else None
-    if ml_node is not None and not allow_data_nodes:
-        raise ClusterNotReady(
-            f"{facts.url} has no ML node (a node with the ml role) and {ml_node.setting} is {ml_node.current}, so "
-            "no model can deploy: add an ML node, register with --no-deploy, or let models run on data nodes with "
-            "--configure-cluster --allow-models-on-data-nodes"
-        )
-    if ml_node is not None:
-        changes.append(ml_node)
+    changes = settings_to_change(facts, deploy, access, allow_data_nodes)
     if changes and not configure:
         listing = "; ".join(str(change) for change in changes)
         raise ClusterNotReady(

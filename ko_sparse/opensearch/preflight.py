@@ -83,6 +83,27 @@ def require_plugins(facts: ClusterFacts, *plugins: str) -> None:
         )
 
 
+def settings_to_change(
+    facts: ClusterFacts, deploy: bool, access: str | None, allow_models_on_data_nodes: bool
+) -> list[SettingChange]:
+    """What registering needs changed: local-file upload, and ``only_run_on_ml_node`` on a cluster without
+    ML nodes only when ``allow_models_on_data_nodes``. Raises when the work cannot be done at all."""
+    if access and facts.setting(ACCESS_CONTROL, "false") != "true":
+        raise ClusterNotReady(
+            f"--access {access}: {facts.url} has model access control off ({ACCESS_CONTROL} is false), so model "
+            "groups have no access mode; ko-sparse does not turn it on (a security decision): drop --access"
+        )
+    changes = upload_settings(facts)
+    ml_node = ml_node_change(facts) if deploy else None
+    if ml_node is not None and not allow_models_on_data_nodes:
+        raise ClusterNotReady(
+            f"{facts.url} has no ML node (a node with the ml role) and {ml_node.setting} is {ml_node.current}, so "
+            "no model can deploy: add an ML node, register with --no-deploy, or let models run on data nodes with "
+            "--configure-cluster --allow-models-on-data-nodes"
+        )
+    return changes + ([ml_node] if ml_node else [])
+
+
 def upload_settings(facts: ClusterFacts) -> list[SettingChange]:
     """The only settings ``--configure-cluster`` changes: those a chunked local-file upload needs."""
     current = facts.setting(LOCAL_FILE, "false")
@@ -97,7 +118,3 @@ def ml_node_change(facts: ClusterFacts) -> SettingChange | None:
     if facts.ml_nodes or current == "false":
         return None
     return SettingChange(ONLY_ML_NODE, current, "false", "no ML node: models would run on data nodes")
-
-
-def access_control_enabled(facts: ClusterFacts) -> bool:
-    return facts.setting(ACCESS_CONTROL, "false") == "true"

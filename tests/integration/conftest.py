@@ -155,11 +155,13 @@ def delete_model_group(ml: MLCommons, name: str) -> None:
         for model in ml.request("POST", f"{ML}/models/_search", {"size": 100, "query": query})["hits"]["hits"]:
             ml.undeploy(model["_id"])
             ml.delete(model["_id"])
-        for _ in range(10):  # model deletions reach the group's version count with a delay
+        for attempt in range(10):  # model deletions reach the group's version count with a delay
             try:
                 ml.request("DELETE", f"{ML}/model_groups/{hit['_id']}")
                 break
             except ConflictError:
+                if attempt == 9:
+                    raise
                 time.sleep(1)
 
 
