@@ -57,10 +57,11 @@ def package(packages):
 
 
 def refused(cluster: Cluster, *arguments: str) -> str:
+    """The one-line error a refused command ends with (progress lines may come before it)."""
     result = invoke(cluster, *arguments)
     assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
-    return result.output.strip()
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit), result.output
+    return result.output.strip().splitlines()[-1]
 
 
 # ------------------------------------------------------------------------------------ TLS and users
