@@ -164,6 +164,7 @@ def test_symlinks_planted_by_the_node_user_do_not_redirect_roots_writes_or_reads
         "KO_SPARSE_OPENSEARCH_PORT": str(port),
         "KO_SPARSE_OPENSEARCH_TRANSPORT_PORT": str(transport),
         "KO_SPARSE_OPENSEARCH_CACHE": cache,
+        "KO_SPARSE_OPENSEARCH_HEAP": "512m",
     }
     instance = Path(cache) / "instances" / f"3.6.0-{port}"
     secret = tmp_path / "root-only.txt"
