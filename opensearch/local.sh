@@ -429,7 +429,12 @@ write_config() {
     for j in "${!NODE_NAMES[@]}"; do seeds="$seeds${seeds:+, }\"127.0.0.1:$(node_transport "$j")\""; done
   fi
   {
-    cat "$HERE/opensearch.yml" "$HERE/profiles/$PROFILE.yml"
+    # a node without ML-Commons refuses its settings
+    if [[ " $PLUGINS " == *" opensearch-ml-plugin "* ]]; then
+      cat "$HERE/opensearch.yml" "$HERE/profiles/$PROFILE.yml"
+    else
+      cat "$HERE/opensearch.yml" "$HERE/profiles/$PROFILE.yml" | grep -v '^plugins\.ml_commons\.'
+    fi
     printf '# ---- this node ----\n'
     printf 'node.name: %s\nhttp.port: %s\npath.data: %s\npath.logs: %s\n' "${NODE_NAMES[$i]}" "$port" \
       "$instance/data" "$instance/logs"
