@@ -65,6 +65,7 @@ def test_failed_documents_are_reported_not_dropped(opensearch):
 
 def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model, trained_tiny_model, tmp_path):
     from ko_sparse.export.package import package_model
+    from ko_sparse.opensearch.preflight import cluster_facts
     from ko_sparse.opensearch.register import Registrar
 
     manifest, _ = package_model(trained_tiny_model, tmp_path, max_length=64, name="ko-sparse-test-bench-model")
@@ -72,7 +73,7 @@ def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model,
     registered = registrar.register(
         tmp_path, manifest.artifacts[0], registrar.model_group("ko-sparse-test-bench"), True
     )
-    registrar.deploy(registered.model_id)
+    registrar.deploy(registered, cluster_facts(opensearch, "the test node"))
     embedded = run_benchmark(SMALL, [EmbeddedSparse(model, "tiny", 64)], hybrid=False)[0]
     system = OpenSearchSparse(
         opensearch, "ko-sparse-test-bench-model-id", EmbeddedSparse(model, "tiny", 64), model_id=registered.model_id

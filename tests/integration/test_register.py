@@ -253,4 +253,4 @@ def test_unreachable_host_is_a_clear_error(packages):
         port = probe.getsockname()[1]
     result = CliRunner().invoke(cli, ["register", "--host", f"127.0.0.1:{port}", "--model", str(packages / "bi")])
     assert result.exit_code == 1
-    assert f"cannot reach 127.0.0.1:{port}" in result.output and "opensearch/local.sh start" in result.output
+    assert f"cannot reach http://127.0.0.1:{port}" in result.output and "opensearch/local.sh start" in result.output
