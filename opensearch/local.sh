@@ -109,7 +109,7 @@ if [ "$SCHEME" = https ] && [[ " $PLUGINS " != *" opensearch-security "* ]]; the
   die "the $PROFILE profile needs the opensearch-security plugin"
 fi
 DIST_NAME=opensearch-$VERSION
-[ "$PLUGINS" = "$PROFILE_PLUGINS" ] || DIST_NAME=$DIST_NAME-$(printf '%s' "${PLUGINS:-bare}" | tr ' ' '+')
+[ "$PLUGINS" = "$PROFILE_PLUGINS" ] || DIST_NAME=$DIST_NAME-$(printf '%s' "${PLUGINS:-bare}" | tr ' ' '_')  # no '+': policy file URLs decode it
 
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
