@@ -140,7 +140,7 @@ def bench_command(
             raise click.UsageError(str(error)) from error
         click.echo(f"{dataset.name}: {dataset.summary()}")
     connection = cluster.connection() if engine == "opensearch" else None
-    with user_errors(), cluster_errors(connection.url if connection else ""):
+    with user_errors(), cluster_errors(connection or ""):
         built, notes, cleanup = build_systems(
             engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, dataset.name
         )
@@ -236,8 +236,12 @@ def build_systems(engine, connection, models, model_id, chosen, prunings, max_le
         engine_note = "engine: embedded (bm25s, and an exact inverted index for the sparse models)"
         return [*bm25, *sparse], [engine_note, *runtime_notes], []
     from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
+    from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
 
     client = connection.client()
+    require_plugins(
+        cluster_facts(client, connection.url), *([NEURAL_PLUGIN] if sparse else []), *([ML_PLUGIN] if model_id else [])
+    )
     prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
     systems = []
     if "bm25" in chosen or "hybrid" in chosen:

@@ -9,7 +9,7 @@ import click
 
 from ko_sparse.errors import DataError
 from ko_sparse.model.splade import ModelLoadError
-from ko_sparse.opensearch.client import PASSWORD_ENV
+from ko_sparse.opensearch.client import DEFAULT_HOST, ClusterConnection
 from ko_sparse.train.config import ConfigError
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError)
@@ -25,30 +25,29 @@ def user_errors() -> Iterator[None]:
 
 
 @contextmanager
-def cluster_errors(host: str) -> Iterator[None]:
-    """Cluster failures as one-line errors that say what to do."""
+def cluster_errors(connection: ClusterConnection | str) -> Iterator[None]:
+    """Cluster failures as one-line errors that say what to do (exit code 1, no traceback)."""
     from opensearchpy import AuthenticationException, AuthorizationException, TransportError
     from opensearchpy import ConnectionError as OpenSearchConnectionError
 
     from ko_sparse.bench.opensearch_systems import BulkIndexError
     from ko_sparse.export.package import PackagingError
+    from ko_sparse.opensearch.diagnosis import connection_failure, forbidden, unauthorized
+    from ko_sparse.opensearch.preflight import ClusterNotReady
     from ko_sparse.opensearch.register import RegistrationError
 
+    if isinstance(connection, str):
+        connection = ClusterConnection(connection or DEFAULT_HOST)
     try:
         yield
     except OpenSearchConnectionError as error:
-        raise click.ClickException(
-            f"cannot reach {host} ({error.__class__.__name__}); is OpenSearch running? "
-            "For a local node: opensearch/local.sh start"
-        ) from error
+        raise click.ClickException(connection_failure(connection, error)) from error
     except AuthenticationException as error:
-        raise click.ClickException(f"{host} answered 401 Unauthorized: check --user and {PASSWORD_ENV}") from error
+        raise click.ClickException(unauthorized(connection)) from error
     except AuthorizationException as error:
-        raise click.ClickException(
-            f"{host} answered 403 Forbidden: the user needs ML-Commons permissions (ml_full_access) "
-            f"and cluster-settings rights for --configure-cluster ({error.info})"
-        ) from error
+        raise click.ClickException(forbidden(connection, error)) from error
     except TransportError as error:
-        raise click.ClickException(f"{host} answered {error.status_code}: {error.info or error.error}") from error
-    except (RegistrationError, PackagingError, BulkIndexError) as error:
+        detail = error.info or error.error
+        raise click.ClickException(f"{connection.url} answered {error.status_code}: {detail}") from error
+    except (RegistrationError, ClusterNotReady, PackagingError, BulkIndexError) as error:
         raise click.ClickException(str(error)) from error

@@ -48,7 +48,28 @@ from ko_sparse.cli.errors import cluster_errors
     "--search-pipeline",
     help="Create a two-phase neural_sparse search pipeline and make it the index default.",
 )
-@click.option("--configure-cluster", is_flag=True, help="Set the ML settings the upload needs (persistent).")
+@click.option(
+    "--access",
+    type=click.Choice(["public", "private", "restricted"]),
+    help="Access mode of a new --model-group (clusters with model access control on).",
+)
+@click.option(
+    "--backend-role",
+    "backend_roles",
+    multiple=True,
+    metavar="ROLE",
+    help="With --access restricted: a backend role that may use the group's models (repeatable).",
+)
+@click.option(
+    "--configure-cluster",
+    is_flag=True,
+    help="Turn on local-file registration (persistent setting), which the upload needs; says what it changes.",
+)
+@click.option(
+    "--allow-models-on-data-nodes",
+    is_flag=True,
+    help="With --configure-cluster, on a cluster without ML nodes: also set only_run_on_ml_node to false.",
+)
 @click.option("--timeout", default=600, show_default=True, type=int, help="Seconds to wait for a deploy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def register_command(
@@ -63,7 +84,10 @@ def register_command(
     prune_ratio,
     index,
     search_pipeline,
+    access,
+    backend_roles,
     configure_cluster,
+    allow_models_on_data_nodes,
     timeout,
     as_json,
 ) -> None:
@@ -77,32 +101,31 @@ def register_command(
     Examples:
       ko-sparse register --host localhost:9200 --model outputs/tiny/package
       ko-sparse register --host localhost:9200 --model pkg --pipeline ko-sparse --index docs
-      OPENSEARCH_PASSWORD=... ko-sparse register --host https://search:9200 --user admin --model pkg
+      OPENSEARCH_PASSWORD=... ko-sparse register --host https://search:9200 --user admin --ca-certs ca.pem --model pkg
+      ko-sparse register --model pkg --model-group team-models --access restricted --backend-role search-team
+      eval "$(opensearch/local.sh env --profile secure)"; ko-sparse register --model pkg --configure-cluster
     """
     from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
-    from ko_sparse.opensearch.register import Registrar, apply_settings, load_package, required_settings
+    from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
+    from ko_sparse.opensearch.register import Registrar, load_package
 
     try:
         fields = parse_field_map(field_map)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    check_access_options(access, backend_roles)
+    if allow_models_on_data_nodes and not configure_cluster:
+        raise click.UsageError("--allow-models-on-data-nodes changes a cluster setting: give --configure-cluster too")
     connection = cluster.connection()
     client = connection.client()
     say = (lambda *_: None) if as_json else click.echo
-    with cluster_errors(connection.url):
+    with cluster_errors(connection):
         package_path, manifest = load_package(package_dir)
+        facts = cluster_facts(client, connection.url)
+        require_plugins(facts, ML_PLUGIN, *([NEURAL_PLUGIN] if pipeline or index or search_pipeline else []))
+        changed = prepare_cluster(client, facts, deploy, access, configure_cluster, allow_models_on_data_nodes, say)
         registrar = Registrar(client, progress=not as_json, deploy_timeout=timeout)
-        registrar.check_plugin()
-        problems = required_settings(client)
-        if problems and not configure_cluster:
-            listing = "; ".join(f"{p.setting} is {p.current}, needs {p.needed} ({p.why})" for p in problems)
-            raise click.ClickException(
-                f"cluster settings block the upload: {listing}. Re-run with --configure-cluster."
-            )
-        if problems:
-            apply_settings(client, problems)
-            say(f"set {', '.join(f'{p.setting}={p.needed}' for p in problems)}")
-        group_id = registrar.model_group(model_group)
+        group_id = registrar.model_group(model_group, access, tuple(backend_roles))
         results = []
         for artifact in manifest.artifacts:
             registered = registrar.register(package_path, artifact, group_id, force)
@@ -113,11 +136,11 @@ def register_command(
                 "reused": registered.reused,
             }
             if deploy:
-                registrar.deploy(registered.model_id)
+                entry["deployed_on"] = registrar.deploy(registered, facts)
                 entry["max_relative_difference"] = registrar.smoke_test(package_path, registered)
                 say(
-                    f"  deployed; _predict matches Python (max relative difference "
-                    f"{entry['max_relative_difference']:.1e})"
+                    f"  deployed on {', '.join(entry['deployed_on']) or 'the cluster'}; _predict matches Python "
+                    f"(max difference {entry['max_relative_difference']:.1e} of the largest weight)"
                 )
             results.append(entry)
         ids = {entry["function_name"]: entry["model_id"] for entry in results}
@@ -142,10 +165,40 @@ def register_command(
     if as_json:
         click.echo(
             json.dumps(
-                {"model_group_id": group_id, "models": results, "query": json.loads(query)},
+                {
+                    "model_group_id": group_id,
+                    "cluster_version": facts.version,
+                    "changed_settings": changed,
+                    "models": results,
+                    "query": json.loads(query),
+                },
                 ensure_ascii=False,
                 indent=2,
             )
         )
     else:
         click.echo(f"query:\n{query}")
+
+
+def check_access_options(access: str | None, backend_roles: tuple[str, ...]) -> None:
+    if backend_roles and access != "restricted":
+        raise click.UsageError("--backend-role goes with --access restricted")
+    if access == "restricted" and not backend_roles:
+        raise click.UsageError("--access restricted needs at least one --backend-role")
+
+
+def prepare_cluster(client, facts, deploy, access, configure, allow_data_nodes, say) -> dict[str, str]:
+    """Change what the checks found, only with --configure-cluster, saying what; returns the changes made."""
+    from ko_sparse.opensearch.preflight import ClusterNotReady, settings_to_change
+    from ko_sparse.opensearch.register import apply_settings
+
+    changes = settings_to_change(facts, deploy, access, allow_data_nodes)
+    if changes and not configure:
+        listing = "; ".join(str(change) for change in changes)
+        raise ClusterNotReady(
+            f"cluster settings block the upload. --configure-cluster would change (persistent): {listing}"
+        )
+    if changes:
+        say("changing cluster settings (persistent): " + "; ".join(str(change) for change in changes))
+        apply_settings(client, changes)
+    return {change.setting: change.needed for change in changes}

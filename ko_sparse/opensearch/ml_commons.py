@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -68,8 +68,16 @@ class MLCommons:
     def request(self, method: str, path: str, body: object = None) -> dict:
         return self.client.transport.perform_request(method, path, body=body)
 
-    def register(self, artifact: ModelArtifact, model_group_id: str | None = None, progress: bool = False) -> str:
-        """``_register_meta`` then ``upload_chunk`` for each chunk; returns the model id."""
+    def register(
+        self,
+        artifact: ModelArtifact,
+        model_group_id: str | None = None,
+        progress: bool = False,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> str:
+        """``_register_meta`` then ``upload_chunk`` for each chunk; returns the model id.
+
+        If an upload fails, ``on_failure(model_id)`` runs (e.g. to delete the half-uploaded model)."""
         meta = {
             "name": artifact.name,
             "version": "1.0.0",
@@ -90,9 +98,14 @@ class MLCommons:
             unit="chunk",
             disable=not progress,
         )
-        for number, chunk in enumerate(chunks):
-            path = f"{ML}/models/{model_id}/upload_chunk/{number}"
-            with_backoff(lambda path=path, chunk=chunk: self.request("POST", path, chunk))
+        try:
+            for number, chunk in enumerate(chunks):
+                path = f"{ML}/models/{model_id}/upload_chunk/{number}"
+                with_backoff(lambda path=path, chunk=chunk: self.request("POST", path, chunk))
+        except BaseException:
+            if on_failure is not None:
+                on_failure(model_id)
+            raise
         return model_id
 
     def deploy(self, model_id: str, timeout: float = 300) -> None:
@@ -121,6 +134,14 @@ class MLCommons:
 
     def model(self, model_id: str) -> dict:
         return self.request("GET", f"{ML}/models/{model_id}")
+
+    def worker_nodes(self, model_id: str) -> list[str]:
+        """Names of the nodes the model is deployed on."""
+        ids = self.model(model_id).get("planning_worker_nodes") or []
+        if not ids:
+            return []
+        nodes = self.client.nodes.info(node_id=",".join(ids), filter_path="nodes.*.name")["nodes"]
+        return sorted(node["name"] for node in nodes.values())
 
     def undeploy(self, model_id: str) -> None:
         self.request("POST", f"{ML}/models/{model_id}/_undeploy")

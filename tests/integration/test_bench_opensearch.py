@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 
 from ko_sparse.bench.opensearch_systems import BulkIndexError, OpenSearchBM25, OpenSearchSparse, bulk_index
 from ko_sparse.bench.runner import run_benchmark
 from ko_sparse.bench.systems import EmbeddedBM25, EmbeddedSparse
+from ko_sparse.cli.main import cli
 from tests.test_bench import SMALL
 
 
@@ -61,6 +65,7 @@ def test_failed_documents_are_reported_not_dropped(opensearch):
 
 def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model, trained_tiny_model, tmp_path):
     from ko_sparse.export.package import package_model
+    from ko_sparse.opensearch.preflight import cluster_facts
     from ko_sparse.opensearch.register import Registrar
 
     manifest, _ = package_model(trained_tiny_model, tmp_path, max_length=64, name="ko-sparse-test-bench-model")
@@ -68,7 +73,7 @@ def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model,
     registered = registrar.register(
         tmp_path, manifest.artifacts[0], registrar.model_group("ko-sparse-test-bench"), True
     )
-    registrar.deploy(registered.model_id)
+    registrar.deploy(registered, cluster_facts(opensearch, "the test node"))
     embedded = run_benchmark(SMALL, [EmbeddedSparse(model, "tiny", 64)], hybrid=False)[0]
     system = OpenSearchSparse(
         opensearch, "ko-sparse-test-bench-model-id", EmbeddedSparse(model, "tiny", 64), model_id=registered.model_id
@@ -84,3 +89,32 @@ def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model,
         for doc_id, score in cluster.run[qid].items():
             assert score == pytest.approx(embedded.run[qid][doc_id], rel=5e-3)
     assert cluster.metrics == pytest.approx(embedded.metrics, abs=1e-9)
+
+
+def test_bench_command_on_every_profile(cluster, trained_tiny_model, tmp_path):
+    """`ko-sparse bench --engine opensearch` with the profile's --host/--user/--ca-certs (password from the
+    environment): the same metrics as the embedded engine, and no credentials in results.json."""
+    folder = tmp_path / "small"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in SMALL.corpus.items())
+    )
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in SMALL.queries.items())
+    )
+    rows = [f"{qid}\t{doc}\t{grade}" for qid, docs in SMALL.qrels.items() for doc, grade in docs.items()]
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    runs = {}
+    for engine in ("embedded", "opensearch"):
+        output = tmp_path / engine
+        arguments = ["bench", "--index", str(folder), "--model", str(trained_tiny_model), "--systems", "bm25,sparse"]
+        arguments += ["--engine", engine, "--max-length", "64", "--output", str(output)]
+        result = CliRunner().invoke(cli, [*arguments, *cluster.options()], env=cluster.env())
+        assert result.exit_code == 0, result.output
+        runs[engine] = json.loads((output / "results.json").read_text())
+    settings = runs["opensearch"]["settings"]
+    assert settings["host"] == cluster.url
+    assert cluster.password is None or cluster.password not in json.dumps(runs["opensearch"])
+    for ours, theirs in zip(runs["embedded"]["systems"], runs["opensearch"]["systems"], strict=True):
+        assert theirs["name"] == ours["name"]
+        assert theirs["metrics"] == pytest.approx(ours["metrics"], abs=1e-9)

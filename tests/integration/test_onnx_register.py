@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ko_sparse.export.package import package_model
-from tests.integration.test_register import (
+from tests.integration.parity import (
     DOCUMENTS,
     assert_queries_rank_like_python,
     cleaned_up,

@@ -3,158 +3,112 @@ top-10 equal to the Python dot product, idempotent re-registration, doc-only mod
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+import shutil
+import socket
 
-import numpy as np
-import pytest
 from click.testing import CliRunner
-from opensearchpy import helpers
 
 from ko_sparse.cli.main import cli
-from ko_sparse.data.jsonl import read_jsonl
-from ko_sparse.export.package import package_model
-from ko_sparse.export.reference import REFERENCES
-from ko_sparse.opensearch.rank_features import stored_value
-from ko_sparse.resources import RETRIEVAL_DIR
-from tests.integration.conftest import local_node  # noqa: F401 - keeps the node fixture module loaded
-
-MIRACL = RETRIEVAL_DIR / "miracl-ko-dev-judged"
-DOCUMENTS = {r["docid"]: f"{r['title']} {r['text']}" for r in list(read_jsonl(MIRACL / "corpus.jsonl"))[:120]}
-QUERIES = [r["text"] for r in list(read_jsonl(MIRACL / "queries_clean.jsonl"))[:6]]
+from tests.integration.conftest import Cluster
+from tests.integration.parity import assert_queries_rank_like_python, cleaned_up, invoke, register
 
 
-@pytest.fixture(scope="module")
-def packages(trained_tiny_model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("packages")
-    corpus = folder / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in DOCUMENTS.values()))
-    # model-side pruning keeps the barely trained model's queries under Lucene's 1,024-clause limit
-    package_model(trained_tiny_model, folder / "bi", max_length=128, prune_ratio=0.3, name="ko-sparse-it-bi")
-    package_model(
-        trained_tiny_model,
-        folder / "doc",
-        mode="doc-only",
-        max_length=128,
-        prune_ratio=0.3,
-        idf_corpus=corpus,
-        name="ko-sparse-it-doc",
-    )
-    return folder
-
-
-def register(url: str, package, *extra: str) -> dict:
-    result = CliRunner().invoke(cli, ["register", "--host", url, "--model", str(package), "--json", *extra])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
-def python_top10(package, function_name: str, query: str) -> list[tuple[str, float]]:
-    """The dot product of Python's query weights with the stored (9-bit) document weights."""
-    manifest = json.loads((package / "package.json").read_text())
-    files = {a["function_name"]: (package / a["file"]).read_bytes() for a in manifest["artifacts"]}
-    query_weights = REFERENCES[function_name](files[function_name], [query])[0]
-    documents = REFERENCES["SPARSE_ENCODING"](files["SPARSE_ENCODING"], list(DOCUMENTS.values()))
-    scores = {
-        doc_id: sum(w * float(stored_value(np.float32(vector[t]))) for t, w in query_weights.items() if t in vector)
-        for doc_id, vector in zip(DOCUMENTS, documents, strict=True)
+def assert_served_by_ml_nodes_if_any(cluster: Cluster, model: dict) -> None:
+    """``_plugins/_ml/profile/models`` shows the model on the ML nodes where the cluster has them."""
+    client = cluster.client()
+    nodes = client.nodes.info(filter_path="nodes.*.name,nodes.*.roles")["nodes"]
+    ml_nodes = {node_id for node_id, node in nodes.items() if "ml" in node["roles"]}
+    profile = client.transport.perform_request("GET", f"/_plugins/_ml/profile/models/{model['model_id']}")
+    workers = {
+        worker
+        for node in profile["nodes"].values()
+        for model_id, state in node.get("models", {}).items()
+        if model_id == model["model_id"]
+        for worker in state.get("worker_nodes", [])
     }
-    ranked = sorted(scores.items(), key=lambda item: -item[1])
-    return [item for item in ranked if item[1] > 0][:10]
+    assert workers
+    assert model["deployed_on"] == sorted(nodes[worker]["name"] for worker in workers)
+    if ml_nodes:
+        assert workers <= ml_nodes
 
 
-def index_documents(opensearch, index: str) -> None:
-    actions = ({"_index": index, "_id": doc_id, "text": text} for doc_id, text in DOCUMENTS.items())
-    indexed, errors = helpers.bulk(opensearch, actions, refresh=True, raise_on_error=False)
-    assert (indexed, errors) == (len(DOCUMENTS), [])
-
-
-@contextmanager
-def cleaned_up(opensearch, index: str, pipeline: str) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        opensearch.indices.delete(index=index, ignore_unavailable=True)
-        opensearch.ingest.delete_pipeline(id=pipeline)
-
-
-def assert_queries_rank_like_python(opensearch, index: str, package, function_name: str, query_model: str) -> None:
-    """Index the documents through the pipeline; each query's top 10 scores equal Python's."""
-    index_documents(opensearch, index)
-    for query in QUERIES:
-        expected = python_top10(package, function_name, query)
-        hits = opensearch.search(
-            index=index,
-            body={
-                "size": 10,
-                "query": {"neural_sparse": {"embedding": {"query_text": query, "model_id": query_model}}},
-            },
-        )["hits"]["hits"]
-        assert [h["_score"] for h in hits] == pytest.approx([score for _, score in expected], rel=1e-4)
-        python_score = dict(expected)
-        for hit in hits:  # the same documents; equal scores may come in either order
-            assert hit["_score"] == pytest.approx(python_score.get(hit["_id"], -1), rel=1e-4)
-
-
-def test_bi_encoder_registers_deploys_and_ranks_like_python(opensearch_url, opensearch, packages, group):
-    index, pipeline = f"{group}-bi", f"{group}-bi-pipeline"
-    first = register(opensearch_url, packages / "bi", "--model-group", group, "--pipeline", pipeline, "--index", index)
+def test_bi_encoder_registers_deploys_and_ranks_like_python(cluster, packages, profile_group):
+    index, pipeline = f"{profile_group}-bi", f"{profile_group}-bi-pipeline"
+    first = register(cluster, packages / "bi", "--model-group", profile_group, "--pipeline", pipeline, "--index", index)
     (model,) = first["models"]
     assert model["function_name"] == "SPARSE_ENCODING" and not model["reused"]
     assert model["max_relative_difference"] <= 1e-3
+    assert_served_by_ml_nodes_if_any(cluster, model)
     assert first["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == model["model_id"]
-    with cleaned_up(opensearch, index, pipeline):
-        assert_queries_rank_like_python(opensearch, index, packages / "bi", "SPARSE_ENCODING", model["model_id"])
-        again = register(opensearch_url, packages / "bi", "--model-group", group)
+    client = cluster.client()
+    with cleaned_up(client, index, pipeline):
+        assert_queries_rank_like_python(client, index, packages / "bi", "SPARSE_ENCODING", model["model_id"])
+        again = register(cluster, packages / "bi", "--model-group", profile_group)
         assert again["models"][0]["model_id"] == model["model_id"] and again["models"][0]["reused"]
         assert again["model_group_id"] == first["model_group_id"]
 
 
-def test_doc_only_queries_through_the_tokenizer_model(opensearch_url, opensearch, packages, group):
-    index, pipeline = f"{group}-doc", f"{group}-doc-pipeline"
+def test_doc_only_queries_through_the_tokenizer_model(cluster, packages, profile_group):
+    index, pipeline = f"{profile_group}-doc", f"{profile_group}-doc-pipeline"
     result = register(
-        opensearch_url, packages / "doc", "--model-group", group, "--pipeline", pipeline, "--index", index
+        cluster, packages / "doc", "--model-group", profile_group, "--pipeline", pipeline, "--index", index
     )
     ids = {m["function_name"]: m["model_id"] for m in result["models"]}
     assert set(ids) == {"SPARSE_ENCODING", "SPARSE_TOKENIZE"}
+    for model in result["models"]:
+        assert_served_by_ml_nodes_if_any(cluster, model)
     assert result["query"]["query"]["neural_sparse"]["embedding"]["model_id"] == ids["SPARSE_TOKENIZE"]
-    with cleaned_up(opensearch, index, pipeline):
-        assert_queries_rank_like_python(opensearch, index, packages / "doc", "SPARSE_TOKENIZE", ids["SPARSE_TOKENIZE"])
+    client = cluster.client()
+    with cleaned_up(client, index, pipeline):
+        assert_queries_rank_like_python(client, index, packages / "doc", "SPARSE_TOKENIZE", ids["SPARSE_TOKENIZE"])
 
 
 def test_settings_are_checked_and_set_only_when_asked(opensearch_url, opensearch, packages, group):
     setting = "plugins.ml_commons.allow_registering_model_via_local_file"
     opensearch.cluster.put_settings(body={"persistent": {setting: False}})
     try:
-        blocked = CliRunner().invoke(
-            cli,
-            [
-                "register",
-                "--host",
-                opensearch_url,
-                "--model",
-                str(packages / "bi"),
-                "--model-group",
-                group,
-                "--no-deploy",
-            ],
+        blocked = invoke(
+            opensearch_url, "register", "--model", str(packages / "bi"), "--model-group", group, "--no-deploy"
         )
         assert blocked.exit_code == 1
-        assert f"{setting} is false, needs true" in blocked.output and "--configure-cluster" in blocked.output
+        assert f"--configure-cluster would change (persistent): {setting}: false -> true" in blocked.output
         configured = register(
             opensearch_url, packages / "bi", "--model-group", group, "--no-deploy", "--configure-cluster"
         )
-        assert not configured["models"][0]["reused"]
+        assert configured["changed_settings"] == {setting: "true"} and not configured["models"][0]["reused"]
         flat = opensearch.cluster.get_settings(flat_settings=True)["persistent"]
         assert flat[setting] == "true"
     finally:
         opensearch.cluster.put_settings(body={"persistent": {setting: None}})
 
 
+def test_configure_cluster_never_lets_models_onto_data_nodes_unless_asked(opensearch_url, opensearch, packages, group):
+    """A cluster without ML nodes and only_run_on_ml_node true (ML-Commons' default) cannot deploy: say so,
+    and change only_run_on_ml_node only with --allow-models-on-data-nodes."""
+    setting = "plugins.ml_commons.only_run_on_ml_node"
+    opensearch.cluster.put_settings(body={"persistent": {setting: True}})
+    model = ["--model", str(packages / "bi"), "--model-group", group]
+    try:
+        for extra in ([], ["--configure-cluster"]):
+            refused = invoke(opensearch_url, "register", *model, *extra)
+            assert refused.exit_code == 1, refused.output
+            assert "has no ML node (a node with the ml role) and plugins.ml_commons.only_run_on_ml_node is true" in (
+                refused.output
+            )
+            assert "--configure-cluster --allow-models-on-data-nodes" in refused.output
+            assert opensearch.cluster.get_settings(flat_settings=True)["persistent"][setting] == "true"
+        allowed = register(
+            opensearch_url, packages / "bi", *model[2:], "--configure-cluster", "--allow-models-on-data-nodes"
+        )
+        assert allowed["changed_settings"] == {setting: "false"}
+        assert allowed["models"][0]["deployed_on"] == ["ko-sparse-node"]
+    finally:
+        opensearch.cluster.put_settings(body={"persistent": {setting: None}})
+
+
 def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages, group):
     index, pipeline, search_pipeline = f"{group}-two-phase", f"{group}-tp-ingest", f"{group}-two-phase"
-    result = register(
+    result = register(  # deployed: the test queries through the model
         opensearch_url,
         packages / "bi",
         "--model-group",
@@ -195,7 +149,6 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
 
 
 def test_tampered_zip_is_refused(opensearch_url, packages, tmp_path, group):
-    import shutil
 
     copy = tmp_path / "bi"
     shutil.copytree(packages / "bi", copy)
@@ -209,11 +162,10 @@ def test_tampered_zip_is_refused(opensearch_url, packages, tmp_path, group):
 
 
 def test_unreachable_host_is_a_clear_error(packages):
-    import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = CliRunner().invoke(cli, ["register", "--host", f"127.0.0.1:{port}", "--model", str(packages / "bi")])
     assert result.exit_code == 1
-    assert f"cannot reach 127.0.0.1:{port}" in result.output and "opensearch/local.sh start" in result.output
+    assert f"cannot reach http://127.0.0.1:{port}" in result.output and "opensearch/local.sh start" in result.output
