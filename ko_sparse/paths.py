@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +18,14 @@ def build_once(target: Path, build: Callable[[Path], object], marker: str) -> Pa
     """``target``, built by ``build(folder)`` unless ``target / marker`` exists.
 
     The build goes to a temporary sibling that is renamed into place, so processes building at the same
-    time (the ranks of a data-parallel run) never read half a build: the first rename wins, the others
+    time (the ranks of a data-parallel run, threads of one process) never read half a build: the first rename wins, the others
     discard theirs.
     """
     target = Path(target)
     if (target / marker).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = target.parent / f".{target.name}.{os.getpid()}.tmp"
-    shutil.rmtree(work, ignore_errors=True)
+    work = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"  # unique per process and thread
     build(work)
     try:
         os.rename(work, target)

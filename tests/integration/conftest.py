@@ -199,7 +199,7 @@ def undeploy_leftovers(ml: MLCommons) -> None:
 def trained_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model trained for a few steps on the built-in paraKQC triplets (its best/ folder)."""
     from ko_sparse.train.config import load_config
-    from ko_sparse.train.trainer import SpladeTrainer
+    from ko_sparse.train.trainer import Training
 
     output = tmp_path_factory.mktemp("trained")
     config = load_config(
@@ -220,7 +220,7 @@ def trained_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f"output_dir={output}",
         ],
     )
-    SpladeTrainer(config).train()
+    Training(config).train()
     return output / "best"
 
 

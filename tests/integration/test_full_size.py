@@ -57,7 +57,11 @@ def test_the_full_size_model_trains_packages_registers_ingests_and_ranks_like_py
     assert again["models"][0] == {**again["models"][0], "model_id": model["model_id"], "reused": True}
     try:
         actions = ({"_index": index, "_id": doc_id, "text": text} for doc_id, text in DOCUMENTS.items())
-        assert helpers.bulk(opensearch, actions, refresh=True, raise_on_error=False) == (len(DOCUMENTS), [])
+        # the node encodes every document with the full-size model: small bulk requests, each given time
+        indexed = helpers.bulk(
+            opensearch, actions, chunk_size=10, request_timeout=600, refresh=True, raise_on_error=False
+        )
+        assert indexed == (len(DOCUMENTS), [])
         files = package_files(package)
         encoded = REFERENCES["SPARSE_ENCODING"](files["SPARSE_ENCODING"], list(DOCUMENTS.values()))
         for query in QUERIES:
