@@ -5,6 +5,7 @@
 #   opensearch/local.sh stop     stop the node this script started (pid file), nothing else
 #   opensearch/local.sh status   cluster health, or "not running"
 #   opensearch/local.sh logs     the last lines of the node log (LINES=100)
+#   opensearch/local.sh pid      the pid of the node this script started on the port, or exit 3
 #
 # OpenSearch refuses to run as root; started by root, the node runs as the system user
 # KO_SPARSE_OPENSEARCH_USER (created if missing) and the cache moves out of /root.
@@ -14,7 +15,8 @@
 # /var/cache/ko-sparse/opensearch), KO_SPARSE_OPENSEARCH_PORT (9200), KO_SPARSE_OPENSEARCH_HEAP (2g),
 # KO_SPARSE_OPENSEARCH_USER (ko-sparse-opensearch), OPENSEARCH_JAVA_HOME (else the first Java >= 21
 # in JAVA_HOME or JAVA_SEARCH_DIRS, default /usr/lib/jvm/*), MAVEN_REPO (https://repo1.maven.org/maven2),
-# START_TIMEOUT (240 s).
+# START_TIMEOUT (240 s), KO_SPARSE_OPENSEARCH_SETTINGS (extra node settings for this start, space-separated
+# KEY=VALUE, e.g. "thread_pool.write.queue_size=1": static settings the tests need, such as a tiny bulk queue).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -184,17 +186,20 @@ start() {
   mkdir -p "$CACHE" "$RUN" "$LOG_DIR" "$DATA"
   assemble "$java"
   seed_jni
-  say "starting OpenSearch $OPENSEARCH_VERSION on $URL (Java $(java_major "$java"), heap $HEAP)"
+  local extra=() setting
+  for setting in ${KO_SPARSE_OPENSEARCH_SETTINGS:-}; do extra+=(-E "$setting"); done
+  say "starting OpenSearch $OPENSEARCH_VERSION on $URL (Java $(java_major "$java"), heap $HEAP)" \
+      "${KO_SPARSE_OPENSEARCH_SETTINGS:+with $KO_SPARSE_OPENSEARCH_SETTINGS}"
   rm -f "$PID_FILE"
   as_node_user env OPENSEARCH_JAVA_HOME="$java" \
     OPENSEARCH_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP ${OPENSEARCH_JAVA_OPTS:-}" \
     PYTORCH_LIBRARY_PATH="$LIBTORCH" PYTORCH_VERSION="$PYTORCH_VERSION" PYTORCH_FLAVOR=cpu \
     "$NODE_HOME/bin/opensearch" -d -p "$PID_FILE" \
-      -E "http.port=$PORT" -E "path.data=$DATA" -E "path.logs=$LOG_DIR" >"$RUN/stdout.log" 2>&1 \
+      -E "http.port=$PORT" -E "path.data=$DATA" -E "path.logs=$LOG_DIR" "${extra[@]}" >"$RUN/stdout.log" 2>&1 \
     || { cat "$RUN/stdout.log" >&2; log_tail; die "the node did not start"; }
   local waited=0
   until health yellow 1s | grep -q '"status":"\(green\|yellow\)"'; do
-    if ! running_pid >/dev/null && [ "$waited" -gt 5 ]; then
+    if ! running_pid >/dev/null && [ "$waited" -gt 60 ]; then  # a loaded machine writes the pid file late
       log_tail; die "the node exited during start-up"
     fi
     if [ "$waited" -ge "$START_TIMEOUT" ]; then
@@ -251,6 +256,7 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   logs) LINES=${LINES:-100} log_tail ;;
+  pid) running_pid || exit 3 ;;
   home) echo "$NODE_HOME" ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

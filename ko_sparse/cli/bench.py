@@ -205,16 +205,31 @@ def build_systems(engine, connection, models, model_id, chosen, prunings, max_le
     if engine == "embedded":
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
         return [*bm25, *sparse], ["engine: embedded (bm25s, and an exact inverted index for the sparse models)"], []
-    from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
+    from ko_sparse.bench.opensearch_systems import (
+        OpenSearchBM25,
+        OpenSearchHybrid,
+        OpenSearchSparse,
+        quantised_scores_note,
+    )
 
     client = connection.client()
     prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
-    systems = []
-    if "bm25" in chosen or "hybrid" in chosen:
-        systems.append(OpenSearchBM25(client, f"{prefix}-bm25"))
+    bm25 = OpenSearchBM25(client, f"{prefix}-bm25") if "bm25" in chosen or "hybrid" in chosen else None
+    systems, hybrids = [*([bm25] if bm25 else [])], []
     for number, local in enumerate(sparse):
-        systems.append(OpenSearchSparse(client, f"{prefix}-sparse-{number}", local, model_id))
+        on_cluster = "hybrid" in chosen and bm25 is not None and local.pruning is None
+        system = OpenSearchSparse(
+            client, f"{prefix}-sparse-{number}", local, model_id, morphemes=bm25.field if on_cluster else None
+        )
+        systems.append(system)
+        if on_cluster:
+            hybrids.append(OpenSearchHybrid(system))
     notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note()]
-    if systems and isinstance(systems[0], OpenSearchBM25):
-        notes.append(f"BM25 analyzer: {systems[0].analyzer}")
-    return systems, notes, [system.target.delete for system in systems]
+    if bm25 is not None:
+        notes.append(f"BM25 analyzer: {bm25.analyzer}")
+    if hybrids:
+        notes.append(
+            "hybrid-cluster: BM25 and sparse fused on the cluster by neural-search's hybrid query and a "
+            "score-ranker-processor (RRF, k = 60) search pipeline; hybrid: the same fusion computed by the client"
+        )
+    return [*systems, *hybrids], notes, [system.target.delete for system in systems]

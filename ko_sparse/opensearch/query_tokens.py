@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opensearchpy import OpenSearch
+
 from ko_sparse.opensearch.rank_features import MAX_LINEAR_QUERY_WEIGHT
+
+
+def max_clause_count(client: OpenSearch) -> int:
+    """``indices.query.bool.max_clause_count`` (Lucene's limit on boolean clauses, 1,024 by default)."""
+    settings = client.cluster.get_settings(include_defaults=True, flat_settings=True)
+    for scope in ("transient", "persistent", "defaults"):
+        value = settings[scope].get("indices.query.bool.max_clause_count")
+        if value is not None:
+            return int(value)
+    return 1024
 
 
 @dataclass
