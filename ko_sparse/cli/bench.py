@@ -76,7 +76,7 @@ def list_sets() -> None:
     "--output",
     "output_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where results.json, report.md and metrics.png go (default outputs/bench/<index>).",
+    help="Where results.json, report.md, report.html and the charts go (default outputs/bench/<index>).",
 )
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
 @click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
@@ -98,7 +98,8 @@ def bench_command(
 
     Reports Recall@5/10/20/100, MRR@10 and nDCG@10 (ir-measures / pytrec_eval) with a paired t-test
     of each system against BM25, query latency p50/p95/p99, encoding throughput and index size, as a
-    table here and results.json, report.md and metrics.png in --output.
+    table here and results.json, report.md, metrics.png and report.html (per query, BM25 and each model
+    side by side, relevant hits marked, matched tokens highlighted) in --output.
 
     \b
     Examples:
@@ -163,7 +164,7 @@ def bench_command(
         click.echo("\n" + drop_table(results))
     for note in [*dataset.notes, *notes]:
         click.echo(f"note: {note}")
-    click.echo(f"report: {output_dir / 'report.md'}")
+    click.echo(f"report: {output_dir / 'report.md'} and {output_dir / 'report.html'}")
 
 
 def versions() -> dict[str, str]:

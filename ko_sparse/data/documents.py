@@ -174,13 +174,13 @@ class ParquetReader:
         self.file = pq.ParquetFile(path)
 
     def rows(self, start: int = 0) -> Iterator[Row]:
-        first_row, groups = 0, []
+        group_start, first_row, groups = 0, 0, []
         for group in range(self.file.num_row_groups):
             size = self.file.metadata.row_group(group).num_rows
-            if first_row + size > start:
+            if group_start + size > start:
+                first_row = group_start if not groups else first_row
                 groups.append(group)
-            elif not groups:
-                first_row += size
+            group_start += size
         if not groups:
             return
         offset = first_row
