@@ -27,7 +27,7 @@ def test_batches_carry_the_bad_rows_and_end_after_their_last_row():
 def test_an_unfinished_run_is_resumed_or_restarted_never_dropped(tmp_path):
     saved = Progress("docs", "corpus-v1", "settings", next_offset=500, indexed=480, skipped=20)
     saved.save(tmp_path)
-    with pytest.raises(ResumeError, match="stopped after source row 500 .* add --resume"):
+    with pytest.raises(ResumeError, match=r"stopped after source row 500 .* add --resume"):
         starting_point(tmp_path, "docs", "corpus-v1", "settings", resume=False, restart=False)
     resumed = starting_point(tmp_path, "docs", "corpus-v1", "settings", resume=True, restart=False)
     assert (resumed.next_offset, resumed.indexed, resumed.runs) == (500, 480, 2)

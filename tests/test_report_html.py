@@ -67,7 +67,7 @@ def report(tmp_path_factory, tiny_mlm_dir):
 
 
 def test_the_html_report_is_well_formed_and_self_contained(report):
-    folder, results = report
+    folder, _ = report
     page = (folder / "report.html").read_text(encoding="utf-8")
     structure = Structure()
     structure.feed(page)

@@ -34,6 +34,7 @@ class BulkOutcome:
     created: int = 0
     failures: list[DocumentFailure] = field(default_factory=list)
     retries: int = 0
+    retried: dict[str, int] = field(default_factory=dict)  # why documents were sent again: status -> count
 
 
 def _reason(info: dict) -> str:
@@ -87,6 +88,8 @@ class BulkWriter:
                 outcome.created += info.get("result") == "created"
             elif info.get("status") in PASSING_STATUS:
                 again.append(action)
+                status = str(info.get("status"))
+                outcome.retried[status] = outcome.retried.get(status, 0) + 1
                 last = f"{info.get('status')} {_reason(info)}"[:300]
             else:
                 outcome.failures.append(DocumentFailure(action["_id"], info.get("status"), _reason(info)))

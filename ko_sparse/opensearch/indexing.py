@@ -121,6 +121,8 @@ class IndexRun:
                 progress.failed += len(outcome.failures)
                 progress.skipped += len(batch.bad_rows)
                 progress.retries += outcome.retries
+                for status, count in outcome.retried.items():
+                    progress.retried[status] = progress.retried.get(status, 0) + count
                 progress.seconds = base_seconds + time.perf_counter() - started
                 progress.failures_bytes = failures.tell()
                 progress.save(self.output_dir)
@@ -190,6 +192,7 @@ class IndexRun:
             "failed": progress.failed,
             "skipped": progress.skipped,
             "retries": progress.retries,
+            "retried_because": progress.retried,
             "seconds": round(progress.seconds, 3),
             "documents_per_second": round(progress.indexed / progress.seconds, 1) if progress.seconds else None,
             "documents_in_index": self.client.count(index=self.index)["count"],
@@ -235,9 +238,10 @@ def pipeline_meta(
 ) -> IndexMeta:
     """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model."""
     info = ml.model(model_id)
-    if info.get("function_name", "").upper() != "SPARSE_ENCODING" or info.get("model_state") not in DEPLOYED_STATES:
+    function = str(info.get("algorithm") or info.get("function_name") or "").upper()  # GET model says "algorithm"
+    if function != "SPARSE_ENCODING" or info.get("model_state") not in DEPLOYED_STATES:
         raise IndexMismatchError(
-            f"--model-id {model_id}: {info.get('name')} is a {info.get('function_name')} model in state "
+            f"--model-id {model_id}: {info.get('name')} is a {function or '?'} model in state "
             f"{info.get('model_state')}; --encode pipeline needs a deployed SPARSE_ENCODING model "
             "(ko-sparse register deploys it)"
         )

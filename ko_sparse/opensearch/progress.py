@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 PROGRESS_FILE = "progress.json"
@@ -33,6 +33,7 @@ class Progress:
     failed: int = 0
     skipped: int = 0
     retries: int = 0
+    retried: dict[str, int] = field(default_factory=dict)  # status -> documents sent again for it
     seconds: float = 0.0
     failures_bytes: int = 0
     runs: int = 1
