@@ -10,10 +10,11 @@ import scipy.sparse as sp
 
 from ko_sparse.data.documents import BadRow, Document
 from ko_sparse.opensearch.corpus_index import IndexMeta
-from ko_sparse.opensearch.documents import BatchCache
 from ko_sparse.opensearch.indexing import batches
 from ko_sparse.opensearch.progress import Progress, ResumeError, open_failures, starting_point
+from ko_sparse.opensearch.query_tokens import QueryTokenLimits
 from ko_sparse.opensearch.search import contributions
+from ko_sparse.opensearch.sources import BatchCache
 
 
 def test_batches_carry_the_bad_rows_and_end_after_their_last_row():
@@ -116,3 +117,11 @@ def test_the_batch_cache_gives_back_what_it_was_given(tmp_path):
     assert cache.get(["다"]) == (None, ["다"])
     assert BatchCache(tmp_path, "other settings").get(["가", "나"]) is None
     assert json.loads(json.dumps(morphemes)) == morphemes
+
+
+def test_a_hybrid_query_leaves_room_for_its_bm25_terms():
+    limits = QueryTokenLimits(max_clauses=5)
+    tokens = {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}
+    assert limits.apply(tokens) == tokens
+    assert limits.apply(tokens, reserve=2) == {"a": 5.0, "b": 4.0, "c": 3.0}
+    assert limits.truncated_queries == 1

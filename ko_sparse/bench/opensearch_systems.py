@@ -23,7 +23,7 @@ from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkWriter
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, MorphemeField, has_nori
 from ko_sparse.opensearch.pipelines import ingest_pipeline
-from ko_sparse.opensearch.query_tokens import QueryTokenLimits, max_clause_count
+from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve, max_clause_count
 from ko_sparse.opensearch.rank_features import feature_dict
 from ko_sparse.opensearch.search import contributions, ensure_hybrid_pipeline, hybrid_query
 from ko_sparse.text.morphemes import MorphemeTokenizer
@@ -195,14 +195,16 @@ class OpenSearchSparse:
             details = {**stats.details, "encoded_by": "ko-sparse (pre-encoded rank_features)"}
         return IndexStats(len(corpus), time.perf_counter() - start, index_size(self.client, self.target.name), details)
 
-    def query(self, text: str) -> dict:
+    def query(self, text: str, reserve: int = 0) -> dict:
+        """``reserve``: boolean clauses the rest of the request takes (a hybrid query's BM25 terms)."""
         if not self.query_tokens_here:
             return {"query_text": text, "model_id": self.model_id}
-        return {"query_tokens": self.limits.apply(feature_dict(self.local.encode_query(text)[0], self.strings))}
+        tokens = feature_dict(self.local.encode_query(text)[0], self.strings)
+        return {"query_tokens": self.limits.apply(tokens, reserve)}
 
-    def clause(self, text: str) -> dict | None:
+    def clause(self, text: str, reserve: int = 0) -> dict | None:
         """The ``neural_sparse`` clause for ``text`` (None when the model gives the query no token)."""
-        query = self.query(text)
+        query = self.query(text, reserve)
         return None if query.get("query_tokens") == {} else {"neural_sparse": {EMBEDDING: query}}
 
     def notes(self) -> list[str]:
@@ -241,8 +243,9 @@ class OpenSearchHybrid:
         return IndexStats(len(corpus), 0.0, size, {"index": f"shared with {self.sparse.name}", "fusion": self.fusion})
 
     def clauses(self, text: str) -> list[dict]:
-        sparse = self.sparse.clause(text)
-        return [self.sparse.morphemes.query(text), *([sparse] if sparse else [])]
+        morphemes = self.sparse.morphemes
+        sparse = self.sparse.clause(text, reserve=hybrid_reserve(morphemes.clauses(text)))
+        return [morphemes.query(text), *([sparse] if sparse else [])]
 
     def search(self, queries: dict[str, str], k: int) -> SearchOutput:
         def one(text: str) -> dict[str, float]:

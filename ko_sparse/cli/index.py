@@ -205,10 +205,10 @@ def build_run(
 ):
     """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
     from ko_sparse.model.doc_only import load_model
-    from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, create_index
-    from ko_sparse.opensearch.documents import BatchCache, LocalEncoder, SourceBuilder
+    from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, index_body
     from ko_sparse.opensearch.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
     from ko_sparse.opensearch.ml_commons import MLCommons
+    from ko_sparse.opensearch.sources import BatchCache, LocalEncoder, SourceBuilder
 
     model = load_model(model_path, max_length, setting="--model") if model_path else None
     morphemes = MorphemeField.for_cluster(client)
@@ -221,8 +221,6 @@ def build_run(
         encoder = None
     exists = check_existing(client, index_name, meta)
     pipeline = put_ingest_pipeline(client, index_name, model_id, pruning) if encode == "pipeline" else None
-    if not exists:
-        create_index(client, index_name, meta, morphemes, pipeline, shards)
     run = IndexRun(
         client=client,
         index=index_name,
@@ -236,6 +234,7 @@ def build_run(
         concurrency=concurrency,
         max_retries=max_retries,
         progress_bar=progress_bar,
+        create=None if exists else index_body(meta, morphemes, pipeline, shards),
     )
     if cache_dir:
         run.builder.cache = BatchCache(cache_dir, run.settings_key())

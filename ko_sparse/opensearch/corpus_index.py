@@ -54,6 +54,11 @@ class MorphemeField:
     def query(self, text: str) -> dict:
         return {"match": {MORPHEMES: self.values([text])[0]}}
 
+    def clauses(self, text: str) -> int:
+        """How many boolean clauses the query of ``text`` takes at most (nori: one per character, a bound)."""
+        value = self.values([text])[0]
+        return len(value) if self.nori else len(set(value.split()))
+
 
 @dataclass(frozen=True)
 class IndexMeta:
@@ -146,9 +151,3 @@ def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
             "(or delete this one) to change the model, its pruning or the encoding."
         )
     return True
-
-
-def create_index(
-    client: OpenSearch, index: str, meta: IndexMeta, morphemes: MorphemeField, pipeline: str | None, shards: int = 1
-) -> None:
-    client.indices.create(index=index, body=index_body(meta, morphemes, pipeline, shards))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
@@ -27,11 +28,18 @@ from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkOutcome, BulkWriter, ClusterUnavailable
 from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT, IndexMeta, IndexMismatchError, MorphemeField
-from ko_sparse.opensearch.documents import SourceBuilder, Timings
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
-from ko_sparse.opensearch.progress import FAILURES_FILE, PROGRESS_FILE, Progress, open_failures, starting_point
+from ko_sparse.opensearch.progress import (
+    FAILURES_FILE,
+    PROGRESS_FILE,
+    Progress,
+    ResumeError,
+    open_failures,
+    starting_point,
+)
 from ko_sparse.opensearch.register import DEPLOYED_STATES
+from ko_sparse.opensearch.sources import SourceBuilder, Timings
 
 SUMMARY_FILE = "summary.json"
 
@@ -64,6 +72,54 @@ def batches(documents: Iterator[Document | BadRow], size: int) -> Iterator[Batch
         yield batch
 
 
+class Ledger:
+    """Commits batches in source order: their failures to the failures file, then the progress file."""
+
+    def __init__(self, progress: Progress, folder: Path, failures: IO[str], bar: tqdm) -> None:
+        self.progress = progress
+        self.folder = folder
+        self.failures = failures
+        self.bar = bar
+        self.started = time.perf_counter()
+        self.earlier_seconds = progress.seconds
+
+    def commit(self, batch: Batch, outcome: BulkOutcome) -> None:
+        progress = self.progress
+        self._record(batch, outcome)
+        rows = batch.end_offset - progress.next_offset
+        progress.next_offset = batch.end_offset
+        progress.indexed += outcome.indexed
+        progress.failed += len(outcome.failures)
+        progress.skipped += len(batch.bad_rows)
+        progress.retries += outcome.retries
+        for status, count in outcome.retried.items():
+            progress.retried[status] = progress.retried.get(status, 0) + count
+        progress.seconds = self.earlier_seconds + time.perf_counter() - self.started
+        progress.failures_bytes = self.failures.tell()
+        progress.save(self.folder)
+        self.bar.update(rows)
+        self.bar.set_postfix(failed=progress.failed, skipped=progress.skipped, retries=progress.retries)
+
+    def _record(self, batch: Batch, outcome: BulkOutcome) -> None:
+        lines = [
+            {"offset": row.offset, "where": row.where, "stage": "source", "reason": row.reason}
+            for row in batch.bad_rows
+        ]
+        offsets = {document.doc_id: document.offset for document in batch.documents}
+        lines += [
+            {
+                "offset": offsets.get(failure.doc_id),
+                "id": failure.doc_id,
+                "stage": "cluster",
+                "status": failure.status,
+                "reason": failure.reason,
+            }
+            for failure in outcome.failures
+        ]
+        self.failures.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        self.failures.flush()
+
+
 @dataclass
 class IndexRun:
     """One ``ko-sparse index`` run into ``index``; ``output_dir`` holds progress, failures and summary."""
@@ -80,6 +136,7 @@ class IndexRun:
     concurrency: int = 2
     max_retries: int = 8
     progress_bar: bool = True
+    create: dict | None = None  # the body to create the index with, when it does not exist yet
 
     def settings_key(self) -> str:
         """What a resumed run must repeat: how documents are built and batched."""
@@ -99,85 +156,60 @@ class IndexRun:
             self.output_dir, self.index, self.reader.fingerprint(), self.settings_key(), resume, restart
         )
         resumed_from = progress.next_offset
-        writer = BulkWriter(self.client, self.index, self.pipeline, self.batch_size, self.max_retries)
+        self._create_index(progress)
         started = time.perf_counter()
-        base_seconds = progress.seconds
-        with open_failures(self.output_dir, progress) as failures, ThreadPoolExecutor(self.concurrency) as pool:
-            bar = tqdm(
+        with (
+            open_failures(self.output_dir, progress) as failures,
+            ThreadPoolExecutor(self.concurrency) as pool,
+            tqdm(
                 total=self.reader.count(),
                 initial=progress.next_offset,
                 desc=f"Indexing {self.index}",
                 unit="doc",
                 disable=not self.progress_bar,
                 dynamic_ncols=True,
-            )
-            in_flight: deque[tuple[Batch, Future]] = deque()
-
-            def commit(batch: Batch, outcome: BulkOutcome) -> None:
-                self._record(failures, batch, outcome)
-                rows = batch.end_offset - progress.next_offset
-                progress.next_offset = batch.end_offset
-                progress.indexed += outcome.indexed
-                progress.failed += len(outcome.failures)
-                progress.skipped += len(batch.bad_rows)
-                progress.retries += outcome.retries
-                for status, count in outcome.retried.items():
-                    progress.retried[status] = progress.retried.get(status, 0) + count
-                progress.seconds = base_seconds + time.perf_counter() - started
-                progress.failures_bytes = failures.tell()
-                progress.save(self.output_dir)
-                bar.update(rows)
-                bar.set_postfix(failed=progress.failed, skipped=progress.skipped, retries=progress.retries)
-
+            ) as bar,
+        ):
+            ledger = Ledger(progress, self.output_dir, failures, bar)
             try:
-                documents = stream_documents(self.reader, self.fields, progress.next_offset)
-                for batch in batches(documents, self.batch_size):
-                    actions = self.builder.actions(batch.documents) if batch.documents else []
-                    in_flight.append((batch, pool.submit(writer.write, actions)))
-                    while in_flight and (len(in_flight) > self.concurrency or in_flight[0][1].done()):
-                        commit(in_flight[0][0], in_flight.popleft()[1].result())
-                while in_flight:
-                    commit(in_flight[0][0], in_flight.popleft()[1].result())
+                self._write(pool, ledger)
             except (ClusterUnavailable, KeyboardInterrupt) as error:
-                for _, future in in_flight:
-                    future.cancel()
                 reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
                 raise IndexingStopped(
                     f"stopped ({reason}) after source row {progress.next_offset:,} with {progress.indexed:,} "
                     f"documents committed; re-run the same command with --resume to continue"
                 ) from error
-            finally:
-                bar.close()
         progress.complete = True
         progress.save(self.output_dir)
         return self._summary(progress, resumed_from, time.perf_counter() - started)
 
-    def _record(self, failures, batch: Batch, outcome: BulkOutcome) -> None:
-        for row in batch.bad_rows:
-            failures.write(
-                json.dumps(
-                    {"offset": row.offset, "where": row.where, "stage": "source", "reason": row.reason},
-                    ensure_ascii=False,
-                )
-                + "\n"
+    def _create_index(self, progress: Progress) -> None:
+        """Create the index when it is missing; a missing index cannot be resumed into."""
+        if self.create is None:
+            return
+        if progress.next_offset and not progress.complete:
+            raise ResumeError(
+                f"--resume: index {self.index} no longer exists, so the {progress.indexed:,} documents the "
+                "earlier run committed are gone; use --restart to index the corpus from the first row"
             )
-        offsets = {document.doc_id: document for document in batch.documents}
-        for failure in outcome.failures:
-            document = offsets.get(failure.doc_id)
-            failures.write(
-                json.dumps(
-                    {
-                        "offset": document.offset if document else None,
-                        "id": failure.doc_id,
-                        "stage": "cluster",
-                        "status": failure.status,
-                        "reason": failure.reason,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-        failures.flush()
+        self.client.indices.create(index=self.index, body=self.create)
+
+    def _write(self, pool: ThreadPoolExecutor, ledger: Ledger) -> None:
+        """Prepare batches here while ``concurrency`` bulk requests run; commit them in source order."""
+        writer = BulkWriter(self.client, self.index, self.pipeline, self.batch_size, self.max_retries)
+        in_flight: deque[tuple[Batch, Future]] = deque()
+        try:
+            documents = stream_documents(self.reader, self.fields, ledger.progress.next_offset)
+            for batch in batches(documents, self.batch_size):
+                actions = self.builder.actions(batch.documents) if batch.documents else []
+                in_flight.append((batch, pool.submit(writer.write, actions)))
+                while in_flight and (len(in_flight) > self.concurrency or in_flight[0][1].done()):
+                    ledger.commit(in_flight[0][0], in_flight.popleft()[1].result())
+            while in_flight:
+                ledger.commit(in_flight[0][0], in_flight.popleft()[1].result())
+        finally:
+            for _, future in in_flight:
+                future.cancel()
 
     def _summary(self, progress: Progress, resumed_from: int, seconds: float) -> dict:
         self.client.indices.refresh(index=self.index)

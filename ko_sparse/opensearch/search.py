@@ -24,7 +24,7 @@ from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
 from ko_sparse.opensearch.ml_commons import MLCommons
-from ko_sparse.opensearch.query_tokens import QueryTokenLimits
+from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
 from ko_sparse.opensearch.rank_features import feature_dict
 
 MODES = ("sparse", "bm25", "hybrid")
@@ -174,17 +174,18 @@ class Searcher:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
         result = SearchResult(text, mode, [])
-        clauses, params = [], {}
+        clauses, params, reserve = [], {}, 0
         if mode in ("bm25", "hybrid"):
             bm25 = self.morphemes.query(text)
             result.query_terms = bm25["match"][MORPHEMES].split() if not self.morphemes.nori else [text]
             clauses.append(bm25)
+            reserve = hybrid_reserve(self.morphemes.clauses(text)) if mode == "hybrid" else 0
         if mode in ("sparse", "hybrid"):
             if self.encoder is None:
                 raise ValueError("sparse and hybrid search need a model: give --model or --model-id")
             limits = QueryTokenLimits(self.max_clauses)
             result.query_tokens = dict(
-                sorted(limits.apply(self.encoder.tokens(text)).items(), key=lambda item: -item[1])
+                sorted(limits.apply(self.encoder.tokens(text), reserve).items(), key=lambda item: -item[1])
             )
             result.notes.extend(limits.notes("this query"))
             if result.query_tokens:

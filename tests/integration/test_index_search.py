@@ -182,5 +182,12 @@ def test_ctrl_c_then_resume_ends_as_an_uninterrupted_run(opensearch, opensearch_
         assert summary["indexed"] == summary["documents_in_index"] == len(passages)
         ids = stored_ids(opensearch, index)
         assert len(ids) == len(set(ids)) == len(passages) and set(ids) == {doc_id for doc_id, _ in passages}
+
+        progress = json.loads((tmp_path / "out" / "progress.json").read_text())
+        (tmp_path / "out" / "progress.json").write_text(json.dumps({**progress, "complete": False}))
+        opensearch.indices.delete(index=index)  # what the earlier run committed is gone: resuming would lose it
+        gone = CliRunner().invoke(cli, [*arguments, "--resume"])
+        assert gone.exit_code == 1 and "no longer exists" in gone.output and "--restart" in gone.output
+        assert not opensearch.indices.exists(index=index)
     finally:
         opensearch.indices.delete(index=index, ignore_unavailable=True)

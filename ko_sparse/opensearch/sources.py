@@ -37,6 +37,13 @@ class Timings:
     cached_batches: int = 0
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU; anything else as torch spells it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 class LocalEncoder:
     """Document vectors encoded on this machine by a SPLADE or doc-only model."""
 
@@ -52,9 +59,7 @@ class LocalEncoder:
         self.max_length = max_length
         self.batch_size = batch_size
         self.pruning = pruning
-        self.device = torch.device(
-            "cuda" if device == "auto" and torch.cuda.is_available() else device.replace("auto", "cpu")
-        )
+        self.device = resolve_device(device)
         model.encoder.to(self.device)
         self.strings = token_strings(model.encoder.tokenizer)
 
