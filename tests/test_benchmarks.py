@@ -47,3 +47,18 @@ def test_report_appends_a_json_line_and_the_table_shows_it(tmp_path, monkeypatch
     assert "old" not in text and text.endswith(f"{table.END}\nafter\n")
     assert "| encode | 12.00 documents/s | SparseEncoder.encode | 20.00 | 0.60x | ≥ 1.2x: missed |" in text
     assert "| latency | 5.00 ms | BM25 | 4.00 | 0.80x | ≥ 0.5x: met |" in text
+
+
+def test_scale_passages_are_distinct_mixed_and_deterministic(tmp_path):
+    from benchmarks.index_scale import build_passages, prefix, sentences_by_source
+
+    pools = sentences_by_source()
+    assert len(pools) >= 6 and all(len(pool) > 500 for pool in pools.values())
+    first = build_passages(300, tmp_path / "a.jsonl").read_text(encoding="utf-8")
+    assert first == build_passages(300, tmp_path / "b.jsonl").read_text(encoding="utf-8")
+    texts = [json.loads(line)["text"] for line in first.splitlines()]
+    assert len(texts) == len(set(texts)) == 300
+    origin = {sentence: name for name, pool in pools.items() for sentence in pool}
+    mixed = sum(len({origin.get(s) for s in origin if s in text}) >= 2 for text in texts[:20])
+    assert mixed >= 15  # sentences of different sources (a short sentence may hide inside a longer one)
+    assert prefix(tmp_path / "a.jsonl", 10, tmp_path / "c.jsonl").read_text().splitlines() == first.splitlines()[:10]

@@ -125,3 +125,34 @@ def test_a_hybrid_query_leaves_room_for_its_bm25_terms():
     assert limits.apply(tokens) == tokens
     assert limits.apply(tokens, reserve=2) == {"a": 5.0, "b": 4.0, "c": 3.0}
     assert limits.truncated_queries == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--encode", "local"], "--encode local needs --model"),
+        (["--encode", "pipeline"], "--encode pipeline needs --model-id"),
+        (["--model-id", "x", "--resume", "--restart"], "--resume and --restart exclude each other"),
+        (["--model-id", "x", "--prune", "top:3"], "--prune 'top:3'"),
+    ],
+)
+def test_index_options_are_checked_before_anything_is_sent(options, message, tmp_path):
+    from click.testing import CliRunner
+
+    from ko_sparse.cli.main import cli
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "당뇨병"}\n', encoding="utf-8")
+    arguments = ["index", "--host", "127.0.0.1:1", "--index", "x", "--corpus", str(corpus), *options]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_an_unreadable_corpus_is_named(tmp_path):
+    from click.testing import CliRunner
+
+    from ko_sparse.cli.main import cli
+
+    arguments = ["index", "--host", "127.0.0.1:1", "--index", "x", "--corpus", str(tmp_path / "nope.jsonl")]
+    result = CliRunner().invoke(cli, [*arguments, "--model-id", "x"])
+    assert result.exit_code == 2 and "nope.jsonl: file not found" in result.output
