@@ -5,7 +5,9 @@ table from the latest figure of each ``results/*.jsonl``), ``gpu`` (the GPU chec
 ``benchmarks/gpu_check.sh`` on a GPU machine) or ``record FILE`` (add the JSON lines a run elsewhere
 printed, e.g. the GPU check's, to ``results/`` and the README table). ``--quick`` (``--size quick``)
 sizes everything for a 2-core CPU machine with the tiny model; ``--size full`` (the default) runs the
-production-size stand-in ``random:ax-encoder-base`` at sizes the machine runs in minutes.
+production-size stand-in ``random:ax-encoder-base`` at sizes the machine runs in minutes. ``index_scale``
+(100,000 passages through ``ko-sparse index``) runs on its own, not in ``all``: it takes the better part
+of an hour.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this orde
     "opensearch": "benchmarks.cluster",
     "onnx": "benchmarks.onnx_speed",
 }
-OTHERS = {"table": "benchmarks.table", "gpu": "benchmarks.gpu", "record": "benchmarks.table"}
+OTHERS = {
+    "index_scale": "benchmarks.index_scale",
+    "table": "benchmarks.table",
+    "gpu": "benchmarks.gpu",
+    "record": "benchmarks.table",
+}
 # the figures whose cost depends on the model's size; the synonym evaluation and the embedded search are
 # measured with the tiny model only (their work does not grow with the encoder)
 FULL_SIZE = ("train_step", "encoding", "opensearch", "onnx")

@@ -30,7 +30,7 @@ import torch
 from opensearchpy import OpenSearch
 
 from benchmarks.common import FULL_MODEL, arguments, paired_timed, per_second, report, tiny_encoder
-from ko_sparse.bench.opensearch_systems import EMBEDDING, TEXT, ClusterIndex, OpenSearchBM25, bulk_index
+from ko_sparse.bench.opensearch_systems import ClusterIndex, OpenSearchBM25, bulk_index
 from ko_sparse.data.retrieval_sets import medical
 from ko_sparse.export.package import package_model
 from ko_sparse.model.doc_only import save_doc_only
@@ -39,6 +39,7 @@ from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection, resolve
+from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 

@@ -17,9 +17,9 @@ def cache_dir() -> Path:
 def build_once(target: Path, build: Callable[[Path], object], marker: str) -> Path:
     """``target``, built by ``build(folder)`` unless ``target / marker`` exists.
 
-    The build goes to a temporary sibling that is renamed into place, so processes building at the same
-    time (the ranks of a data-parallel run, threads of one process) never read half a build: the first rename wins, the others
-    discard theirs.
+    The build goes to a temporary sibling that is renamed into place, so builders running at the same
+    time (the ranks of a data-parallel run, threads of one process) never read half a build: the first
+    rename wins, the others discard theirs.
     """
     target = Path(target)
     if (target / marker).exists():

@@ -8,6 +8,7 @@
 #   opensearch/local.sh env    [--profile NAME] [--user USER]   the exports a client needs: eval "$(...)"
 #   opensearch/local.sh purge  [--profile NAME]   stop, then delete the nodes' data, logs and certificates
 #   opensearch/local.sh home   [--profile NAME]   the assembled OpenSearch home
+#   opensearch/local.sh pid    [--profile NAME]   the pid of the profile's first node, or exit 3
 #
 # Profiles (ports: KO_SPARSE_OPENSEARCH_PORT and KO_SPARSE_OPENSEARCH_TRANSPORT_PORT move the first node's):
 #   default     OpenSearch 3.6.0, one node on http://127.0.0.1:9200, no security, models on the data node
@@ -27,7 +28,9 @@
 # /var/cache/ko-sparse/opensearch), KO_SPARSE_OPENSEARCH_HEAP (2g default profile, 1g per node others),
 # KO_SPARSE_OPENSEARCH_PLUGINS (a subset of the profile's plugins, or "none"), KO_SPARSE_OPENSEARCH_USER
 # (ko-sparse-opensearch), OPENSEARCH_JAVA_HOME (else the first fitting Java in JAVA_HOME or
-# JAVA_SEARCH_DIRS, default /usr/lib/jvm/*), MAVEN_REPO (https://repo1.maven.org/maven2), START_TIMEOUT (240 s).
+# JAVA_SEARCH_DIRS, default /usr/lib/jvm/*), MAVEN_REPO (https://repo1.maven.org/maven2), START_TIMEOUT (240 s),
+# KO_SPARSE_OPENSEARCH_SETTINGS (extra node settings for this start, space-separated KEY=VALUE, e.g.
+# "thread_pool.write.queue_size=1": static settings the tests need, such as a tiny bulk queue).
 set -euo pipefail
 umask 022
 
@@ -528,13 +531,16 @@ start_node() {
   prepare_instance "$instance"
   write_config "$i" "$java"
   readlink -f "$java/bin/java" > "$instance/java"
-  say "starting ${NODE_NAMES[$i]} (OpenSearch $VERSION, Java $(java_major "$java"), heap $HEAP) on $(node_url "$i")"
+  local extra=() setting
+  for setting in ${KO_SPARSE_OPENSEARCH_SETTINGS:-}; do extra+=(-E "$setting"); done
+  say "starting ${NODE_NAMES[$i]} (OpenSearch $VERSION, Java $(java_major "$java"), heap $HEAP) on $(node_url "$i")" \
+      "${KO_SPARSE_OPENSEARCH_SETTINGS:+with $KO_SPARSE_OPENSEARCH_SETTINGS}"
   # stdout.log is root's, in root's folder; the node inherits the open file, not the path
   : > "$instance/stdout.log"
   as_node_user env OPENSEARCH_PATH_CONF="$instance/config" OPENSEARCH_JAVA_HOME="$java" \
     OPENSEARCH_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP -DPYTORCH_LIBRARY_PATH=$LIBTORCH -DPYTORCH_FLAVOR=cpu ${OPENSEARCH_JAVA_OPTS:-}" \
     PYTORCH_LIBRARY_PATH="$LIBTORCH" PYTORCH_VERSION="$TORCH" PYTORCH_FLAVOR=cpu \
-    "$NODE_HOME/bin/opensearch" -d -p "$instance/run/opensearch.pid" >"$instance/stdout.log" 2>&1 \
+    "$NODE_HOME/bin/opensearch" -d -p "$instance/run/opensearch.pid" "${extra[@]}" >"$instance/stdout.log" 2>&1 \
     || { cat "$instance/stdout.log" >&2; log_tail; die "the node did not start"; }
 }
 
@@ -657,5 +663,6 @@ case "$COMMAND" in
   env) print_env ;;
   purge) purge ;;
   home) echo "$NODE_HOME" ;;
+  pid) node_pid 0 || exit 3 ;;
   *) usage ;;
 esac

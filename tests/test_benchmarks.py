@@ -143,3 +143,18 @@ def test_onnx_benchmark_prunes_queries_just_enough_for_the_clause_limit(tiny_enc
     if ratio > 0:
         smaller = round(ratio - 0.1, 1)
         assert max(int((row.data > smaller * row.data.max()).sum()) for row in vectors) > onnx_speed.MAX_QUERY_TOKENS
+
+
+def test_scale_passages_are_distinct_mixed_and_deterministic(tmp_path):
+    from benchmarks.index_scale import build_passages, prefix, sentences_by_source
+
+    pools = sentences_by_source()
+    assert len(pools) >= 6 and all(len(pool) > 500 for pool in pools.values())
+    first = build_passages(300, tmp_path / "a.jsonl").read_text(encoding="utf-8")
+    assert first == build_passages(300, tmp_path / "b.jsonl").read_text(encoding="utf-8")
+    texts = [json.loads(line)["text"] for line in first.splitlines()]
+    assert len(texts) == len(set(texts)) == 300
+    origin = {sentence: name for name, pool in pools.items() for sentence in pool}
+    mixed = sum(len({origin.get(s) for s in origin if s in text}) >= 2 for text in texts[:20])
+    assert mixed >= 15  # sentences of different sources (a short sentence may hide inside a longer one)
+    assert prefix(tmp_path / "a.jsonl", 10, tmp_path / "c.jsonl").read_text().splitlines() == first.splitlines()[:10]

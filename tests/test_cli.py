@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from ko_sparse.cli.main import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-CLUSTER_COMMANDS = ["register", "bench"]  # every command that talks to a cluster
+CLUSTER_COMMANDS = ["register", "bench", "index", "search"]  # every command that talks to a cluster
+BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "ko_sparse/resources/data/retrieval/miracl-ko-dev-judged"
 
 
 def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -34,7 +35,9 @@ def find_command(path: tuple[str, ...]) -> click.Command:
 
 
 def test_the_cli_has_the_pipeline_commands():
-    assert {"train", "expand", "data", "package", "register", "bench"} <= {path[0] for path in command_paths()}
+    assert {"train", "expand", "data", "package", "register", "bench", "index", "search"} <= {
+        path[0] for path in command_paths()
+    }
 
 
 @pytest.mark.parametrize("command", [(), *command_paths()], ids=lambda path: " ".join(path) or "ko-sparse")
@@ -86,8 +89,10 @@ def test_every_cluster_command_takes_the_same_connection_options(path):
     [
         ["register", "--model", "."],
         ["bench", "--engine", "opensearch", "--systems", "bm25", "--index", "medical", "--output", "{out}"],
+        ["index", "--index", "docs", "--corpus", str(BUNDLED_CORPUS), "--model", ".", "--output", "{out}"],
+        ["search", "--index", "docs", "당뇨병 치료"],
     ],
-    ids=["register", "bench"],
+    ids=["register", "bench", "index", "search"],
 )
 def test_credentials_in_host_are_refused_before_anything_is_sent(arguments, tmp_path):
     host = "https://admin:s3cret-pw@127.0.0.1:1"

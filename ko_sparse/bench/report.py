@@ -1,4 +1,4 @@
-"""Benchmark reports: a terminal table, results.json, report.md and a PNG chart."""
+"""Benchmark reports: a terminal table, results.json, report.md, PNG charts and report.html."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from ko_sparse.bench.runner import MEASURES, SystemResult
+from ko_sparse.bench.html_report import METRIC, write_html
+from ko_sparse.bench.runner import BASELINE, MEASURES, SystemResult
 from ko_sparse.data.retrieval_sets import RetrievalSet
 
 SIGNIFICANCE = 0.05
@@ -115,6 +116,8 @@ Latency is per query, measured by the client, one query at a time.
 ```
 
 ![metrics](metrics.png)
+
+Per query, side by side, with the matched tokens: `report.html`.
 """
 
 
@@ -141,9 +144,41 @@ def chart(results: list[SystemResult], path: Path, title: str) -> None:
     plt.close(figure)
 
 
+def per_query_chart(results: list[SystemResult], path: Path) -> bool:
+    """Each system's per-query nDCG@10 minus BM25's, sorted: where it wins and where it loses."""
+    baseline = next((r for r in results if r.name == BASELINE), None)
+    compared = [r for r in results if r is not baseline]
+    if baseline is None or not compared:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(compared), 1, figsize=(11, 2.2 * len(compared)), squeeze=False)
+    for axis, result in zip(axes[:, 0], compared, strict=True):
+        deltas = sorted(
+            (result.per_query[METRIC][q] - baseline.per_query[METRIC][q] for q in result.per_query[METRIC]),
+            reverse=True,
+        )
+        axis.bar(range(len(deltas)), deltas, width=1.0, color=["#2e7d32" if d > 0 else "#b3261e" for d in deltas])
+        wins, losses = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+        axis.set_title(f"{result.name} − bm25, {METRIC} per query: {wins} wins, {losses} losses", fontsize=9)
+        axis.axhline(0, color="#6b7385", linewidth=0.8)
+        axis.set_xticks([])
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
 def write_report(output_dir: Path, dataset: RetrievalSet, results: list[SystemResult], settings: dict) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     payload = results_json(dataset, results, settings)
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     (output_dir / "report.md").write_text(markdown(dataset, results, settings), encoding="utf-8")
     chart(results, output_dir / "metrics.png", f"{dataset.name}: {dataset.summary()}")
+    charts = [output_dir / "metrics.png"]
+    if per_query_chart(results, output_dir / "per_query.png"):
+        charts.append(output_dir / "per_query.png")
+    write_html(output_dir / "report.html", dataset, results, settings, charts)

@@ -8,7 +8,7 @@ import ir_measures
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ko_sparse.bench.systems import IndexStats, Run, SearchOutput, System, reciprocal_rank_fusion
+from ko_sparse.bench.systems import IndexStats, Matches, Run, SearchOutput, System, reciprocal_rank_fusion
 from ko_sparse.data.retrieval_sets import RetrievalSet
 from ko_sparse.evaluation.metrics import per_query
 
@@ -22,6 +22,7 @@ MEASURES = {
 }
 BASELINE = "bm25"
 DEPTH = 100
+EXPLAINED = 10  # top hits per query whose matched tokens the HTML report shows
 
 
 @dataclass
@@ -34,6 +35,7 @@ class SystemResult:
     run: Run
     p_values: dict[str, float] = field(default_factory=dict)
     clean_metrics: dict[str, float] = field(default_factory=dict)
+    matches: dict[str, Matches] = field(default_factory=dict)  # qid -> the top hits' matched tokens
 
     def drop(self) -> dict[str, float]:
         """Clean-query metric minus perturbed-query metric (positive: the perturbation hurts)."""
@@ -68,17 +70,35 @@ def fuse(first: SearchOutput, second: SearchOutput, depth: int) -> SearchOutput:
     return SearchOutput(reciprocal_rank_fusion(first.run, second.run, depth), latencies)
 
 
+def top(run: Run, qid: str, n: int = EXPLAINED) -> list[str]:
+    return [doc_id for doc_id, _ in sorted(run.get(qid, {}).items(), key=lambda item: -item[1])[:n]]
+
+
+def explain(dataset: RetrievalSet, run: Run, *systems: System) -> dict[str, Matches]:
+    """The matched tokens of each query's top hits; a fused run asks each of its systems (tokens of either)."""
+    matches: dict[str, Matches] = {}
+    for qid, text in dataset.queries.items():
+        doc_ids = top(run, qid)
+        merged: Matches = {doc_id: {} for doc_id in doc_ids}
+        for system in systems:
+            for doc_id, tokens in system.explain(text, doc_ids).items():
+                merged[doc_id].update(tokens)
+        matches[qid] = merged
+    return matches
+
+
 def run_benchmark(dataset: RetrievalSet, systems: list[System], hybrid: bool, depth: int = DEPTH) -> list[SystemResult]:
     """Every system in turn; ``hybrid`` adds BM25 + each sparse system fused by reciprocal rank.
 
     On a perturbed set every system also answers the clean queries, for the drop.
     """
     clean = dataset.with_clean_queries() if dataset.clean_queries else None
-    results, outputs, clean_outputs = [], {}, {}
+    results, outputs, clean_outputs, by_name = [], {}, {}, {system.name: system for system in systems}
     for system in systems:
         index = system.index(dataset.corpus)
         outputs[system.name] = system.search(dataset.queries, depth)
         results.append(score(dataset, system.name, outputs[system.name], index))
+        results[-1].matches = explain(dataset, outputs[system.name].run, system)
         if clean is not None:
             clean_outputs[system.name] = system.search(clean.queries, depth)
     if hybrid and BASELINE in outputs:
@@ -86,6 +106,7 @@ def run_benchmark(dataset: RetrievalSet, systems: list[System], hybrid: bool, de
             hybrid_name = name.replace("sparse", "hybrid", 1)
             outputs[hybrid_name] = fuse(outputs[BASELINE], outputs[name], depth)
             results.append(score(dataset, hybrid_name, outputs[hybrid_name], None))
+            results[-1].matches = explain(dataset, outputs[hybrid_name].run, by_name[BASELINE], by_name[name])
             if clean is not None:
                 clean_outputs[hybrid_name] = fuse(clean_outputs[BASELINE], clean_outputs[name], depth)
     if clean is not None:

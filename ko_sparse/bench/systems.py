@@ -16,9 +16,11 @@ import scipy.sparse as sp
 from ko_sparse.bench.inverted_index import InvertedIndex
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.pruning import Pruning
+from ko_sparse.model.token_strings import token_strings
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 Run = dict[str, dict[str, float]]
+Matches = dict[str, dict[str, float]]  # doc_id -> {matched token: its share of the score}
 RRF_K = 60
 
 
@@ -47,6 +49,10 @@ class System(Protocol):
 
     def search(self, queries: dict[str, str], k: int) -> SearchOutput: ...
 
+    def explain(self, text: str, doc_ids: list[str]) -> Matches:
+        """Why each of ``doc_ids`` matched ``text``: the query tokens it shares, with their score."""
+        ...
+
 
 def timed_search(queries: dict[str, str], search_one) -> SearchOutput:
     run, latencies = {}, []
@@ -70,6 +76,7 @@ class EmbeddedBM25:
 
         start = time.perf_counter()
         self.doc_ids = list(corpus)
+        self.rows = {doc_id: row for row, doc_id in enumerate(self.doc_ids)}
         tokens = self.tokenizer(corpus.values())
         self.bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
         self.bm25.index(tokens, show_progress=False)
@@ -88,6 +95,17 @@ class EmbeddedBM25:
             return {self.doc_ids[i]: float(s) for i, s in zip(ids[0], scores[0], strict=True) if s > 0}
 
         return timed_search(queries, one)
+
+    def explain(self, text: str, doc_ids: list[str]) -> Matches:
+        """Each query morpheme's BM25 score in each document (they add up to the document's score)."""
+        matches: Matches = {doc_id: {} for doc_id in doc_ids}
+        for token in dict.fromkeys(self.tokenizer([text])[0]):
+            scores = self.bm25.get_scores([token])
+            for doc_id in doc_ids:
+                row = self.rows[doc_id]
+                if scores[row] > 0:
+                    matches[doc_id][token] = matches[doc_id].get(token, 0.0) + float(scores[row])
+        return matches
 
 
 class EmbeddedSparse:
@@ -111,10 +129,12 @@ class EmbeddedSparse:
         self.batch_size = batch_size
         self.pruning = pruning
         self.source = source
+        self.strings = source.strings if source is not None else token_strings(self.encoder.tokenizer)
 
     def index(self, corpus: dict[str, str]) -> IndexStats:
         start = time.perf_counter()
         self.doc_ids = list(corpus)
+        self.rows = {doc_id: row for row, doc_id in enumerate(self.doc_ids)}
         if self.source is not None:
             documents = self.source.documents
         else:
@@ -143,6 +163,21 @@ class EmbeddedSparse:
             return {self.doc_ids[r]: float(s) for r, s in zip(rows, scores, strict=True)}
 
         return timed_search(queries, one)
+
+    def explain(self, text: str, doc_ids: list[str]) -> Matches:
+        """``query weight x document weight`` of each shared token (they add up to the score)."""
+        strings = self.strings
+        query = self.encode_query(text)
+        weights = dict(zip(query.indices.tolist(), query.data.tolist(), strict=True))
+        matches: Matches = {}
+        for doc_id in doc_ids:
+            document = self.documents[self.rows[doc_id]]
+            matches[doc_id] = {
+                strings[i]: weights[i] * float(w)
+                for i, w in zip(document.indices.tolist(), document.data, strict=True)
+                if i in weights
+            }
+        return matches
 
 
 def reciprocal_rank_fusion(first: Run, second: Run, k: int, rrf_k: int = RRF_K) -> Run:

@@ -84,7 +84,7 @@ def list_sets() -> None:
     "--output",
     "output_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where results.json, report.md and metrics.png go (default outputs/bench/<index>).",
+    help="Where results.json, report.md, report.html and the charts go (default outputs/bench/<index>).",
 )
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
 @click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
@@ -107,7 +107,8 @@ def bench_command(
 
     Reports Recall@5/10/20/100, MRR@10 and nDCG@10 (ir-measures / pytrec_eval) with a paired t-test
     of each system against BM25, query latency p50/p95/p99, encoding throughput and index size, as a
-    table here and results.json, report.md and metrics.png in --output.
+    table here and results.json, report.md, metrics.png and report.html (per query, BM25 and each model
+    side by side, relevant hits marked, matched tokens highlighted) in --output.
 
     \b
     Examples:
@@ -174,7 +175,7 @@ def bench_command(
         click.echo("\n" + drop_table(results))
     for note in [*dataset.notes, *notes]:
         click.echo(f"note: {note}")
-    click.echo(f"report: {output_dir / 'report.md'}")
+    click.echo(f"report: {output_dir / 'report.md'} and {output_dir / 'report.html'}")
 
 
 def versions() -> dict[str, str]:
@@ -235,7 +236,12 @@ def build_systems(engine, connection, models, model_id, chosen, prunings, max_le
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
         engine_note = "engine: embedded (bm25s, and an exact inverted index for the sparse models)"
         return [*bm25, *sparse], [engine_note, *runtime_notes], []
-    from ko_sparse.bench.opensearch_systems import OpenSearchBM25, OpenSearchSparse, quantised_scores_note
+    from ko_sparse.bench.opensearch_systems import (
+        OpenSearchBM25,
+        OpenSearchHybrid,
+        OpenSearchSparse,
+        quantised_scores_note,
+    )
     from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
 
     client = connection.client()
@@ -243,12 +249,22 @@ def build_systems(engine, connection, models, model_id, chosen, prunings, max_le
         cluster_facts(client, connection.url), *([NEURAL_PLUGIN] if sparse else []), *([ML_PLUGIN] if model_id else [])
     )
     prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
-    systems = []
-    if "bm25" in chosen or "hybrid" in chosen:
-        systems.append(OpenSearchBM25(client, f"{prefix}-bm25"))
+    bm25 = OpenSearchBM25(client, f"{prefix}-bm25") if "bm25" in chosen or "hybrid" in chosen else None
+    systems, hybrids = [*([bm25] if bm25 else [])], []
     for number, local in enumerate(sparse):
-        systems.append(OpenSearchSparse(client, f"{prefix}-sparse-{number}", local, model_id))
+        on_cluster = "hybrid" in chosen and bm25 is not None and local.pruning is None
+        system = OpenSearchSparse(
+            client, f"{prefix}-sparse-{number}", local, model_id, morphemes=bm25.field if on_cluster else None
+        )
+        systems.append(system)
+        if on_cluster:
+            hybrids.append(OpenSearchHybrid(system))
     notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note(), *runtime_notes]
-    if systems and isinstance(systems[0], OpenSearchBM25):
-        notes.append(f"BM25 analyzer: {systems[0].analyzer}")
-    return systems, notes, [system.target.delete for system in systems]
+    if bm25 is not None:
+        notes.append(f"BM25 analyzer: {bm25.analyzer}")
+    if hybrids:
+        notes.append(
+            "hybrid-cluster: BM25 and sparse fused on the cluster by neural-search's hybrid query and a "
+            "score-ranker-processor (RRF, k = 60) search pipeline; hybrid: the same fusion computed by the client"
+        )
+    return [*systems, *hybrids], notes, [system.target.delete for system in systems]

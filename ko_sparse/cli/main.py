@@ -10,8 +10,10 @@ from ko_sparse import __version__
 from ko_sparse.cli.bench import bench_command
 from ko_sparse.cli.data import data_group
 from ko_sparse.cli.expand import expand_command
+from ko_sparse.cli.index import index_command
 from ko_sparse.cli.package import package_command
 from ko_sparse.cli.register import register_command
+from ko_sparse.cli.search import search_command
 from ko_sparse.cli.train import train_command
 
 
@@ -28,6 +30,8 @@ def cli() -> None:
       ko-sparse package   turn a trained model into OpenSearch ML-Commons model files
       ko-sparse register  upload, deploy and verify them on a cluster
       ko-sparse bench     compare BM25, the sparse model and hybrid on Korean retrieval sets
+      ko-sparse index     put your corpus into OpenSearch (sparse, BM25 and hybrid in one index)
+      ko-sparse search    search it, and see why each document came back
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as transformers_logging
@@ -42,3 +46,5 @@ cli.add_command(bench_command)
 cli.add_command(expand_command)
 cli.add_command(package_command)
 cli.add_command(register_command)
+cli.add_command(index_command)
+cli.add_command(search_command)

@@ -31,3 +31,19 @@ def load_hub_rows(spec: str, columns: tuple[str, ...] = (), split: str = "train"
         if missing:
             raise DataError(f"{spec}: needs columns {missing} (has {rows.column_names})")
         yield from rows
+
+
+def stream_hub_rows(spec: str, split: str = "train"):
+    """One split of a Hugging Face dataset (``id``, ``id:config`` or a local dataset folder), streamed: rows
+    are read as they are used, never all at once."""
+    from datasets import load_dataset
+
+    dataset_id, configs = parse_dataset_spec(spec)
+    if len(configs) > 1:
+        raise DataError(f"{spec}: give one config at a time (id:config)")
+    try:
+        return load_dataset(dataset_id, configs[0], split=split, streaming=True)
+    except Exception as error:  # datasets raises many types when the Hub is unreachable
+        raise DataError(
+            f"Hugging Face dataset {spec!r} (split {split!r}) could not be loaded ({error.__class__.__name__}: {error})"
+        ) from error

@@ -10,6 +10,22 @@ from typing import Any
 from ko_sparse.errors import DataError
 
 
+def parse_record(where: str, line: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One JSON Lines record as a dict with the ``required`` non-empty string fields; ``where`` (``file:line``)
+    starts every error message."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{where}: not valid JSON ({error.msg})") from error
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for field in required:
+        value = record.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{where}: field {field!r} is missing or empty")
+    return record
+
+
 def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
     """Yield each non-blank line of ``path`` as a dict that has the ``required`` non-empty string fields."""
     path = Path(path)
@@ -17,19 +33,8 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dic
         raise DataError(f"{path}: file not found")
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from error
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            for field in required:
-                value = record.get(field)
-                if not isinstance(value, str) or not value.strip():
-                    raise DataError(f"{path}:{number}: field {field!r} is missing or empty")
-            yield record
+            if line.strip():
+                yield parse_record(f"{path}:{number}", line, required)
 
 
 def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> None:

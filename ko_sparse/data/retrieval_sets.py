@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ko_sparse.data.beir import CORPUS_FILE, ID_FIELD, QUERIES_FILE, TEXT_FIELD, passage, qrels_file
 from ko_sparse.data.jsonl import read_jsonl, write_jsonl
 from ko_sparse.errors import DataError
 from ko_sparse.resources import RETRIEVAL_DIR
@@ -68,7 +69,7 @@ class SetInfo:
 
 
 def _miracl_corpus() -> dict[str, str]:
-    return {r["docid"]: f"{r['title']} {r['text']}".strip() for r in read_jsonl(MIRACL / "corpus.jsonl")}
+    return {r["docid"]: passage(r["title"], r["text"]) for r in read_jsonl(MIRACL / "corpus.jsonl")}
 
 
 def _miracl_qrels() -> dict[str, dict[str, int]]:
@@ -103,7 +104,7 @@ def miracl_perturbed(kind: str) -> RetrievalSet:
 
 def _load_json_set(path: Path) -> tuple[dict, dict, dict]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    corpus = {doc_id: f"{doc['title']} {doc['text']}".strip() for doc_id, doc in data["corpus"].items()}
+    corpus = {doc_id: passage(doc["title"], doc["text"]) for doc_id, doc in data["corpus"].items()}
     return corpus, data["queries"], {qid: dict(judged) for qid, judged in data["qrels"].items()}
 
 
@@ -225,25 +226,25 @@ def load_set(name: str) -> RetrievalSet:
 
 
 def load_beir(folder: Path) -> RetrievalSet:
-    """``corpus.jsonl`` (_id, title, text), ``queries.jsonl`` (_id, text), ``qrels/test.tsv`` or ``qrels.tsv``."""
+    """A BEIR folder (layout in :mod:`ko_sparse.data.beir`)."""
     corpus = {
-        r["_id"]: f"{r.get('title', '')} {r['text']}".strip()
-        for r in read_jsonl(folder / "corpus.jsonl", required=("_id", "text"))
+        r[ID_FIELD]: passage(r.get("title"), r[TEXT_FIELD])
+        for r in read_jsonl(folder / CORPUS_FILE, required=(ID_FIELD, TEXT_FIELD))
     }
-    queries = {r["_id"]: r["text"] for r in read_jsonl(folder / "queries.jsonl", required=("_id", "text"))}
-    qrels_file = next((p for p in (folder / "qrels" / "test.tsv", folder / "qrels.tsv") if p.is_file()), None)
-    if qrels_file is None:
+    queries = {r[ID_FIELD]: r[TEXT_FIELD] for r in read_jsonl(folder / QUERIES_FILE, required=(ID_FIELD, TEXT_FIELD))}
+    judgements = qrels_file(folder)
+    if judgements is None:
         raise DataError(f"{folder}: no qrels/test.tsv or qrels.tsv")
     return RetrievalSet(
-        folder.name, corpus, queries, _read_qrels(qrels_file, header=True), f"BEIR folder {folder}", "?"
+        folder.name, corpus, queries, _read_qrels(judgements, header=True), f"BEIR folder {folder}", "?"
     )
 
 
 def write_beir(folder: Path, dataset: RetrievalSet) -> Path:
     """Write ``dataset`` as a BEIR folder that :func:`load_beir` reads back (titles folded into the text)."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_jsonl(folder / "corpus.jsonl", [{"_id": d, "title": "", "text": t} for d, t in dataset.corpus.items()])
-    write_jsonl(folder / "queries.jsonl", [{"_id": q, "text": t} for q, t in dataset.queries.items()])
+    write_jsonl(folder / CORPUS_FILE, [{ID_FIELD: d, "title": "", TEXT_FIELD: t} for d, t in dataset.corpus.items()])
+    write_jsonl(folder / QUERIES_FILE, [{ID_FIELD: q, TEXT_FIELD: t} for q, t in dataset.queries.items()])
     lines = ["query-id\tcorpus-id\tscore"] + [
         f"{qid}\t{docid}\t{grade}" for qid in dataset.queries for docid, grade in dataset.qrels.get(qid, {}).items()
     ]
@@ -281,7 +282,7 @@ def load_hf(dataset_id: str) -> RetrievalSet:
     corpus_rows = _hub(lambda: load_dataset(dataset_id, "corpus", split="corpus"), dataset_id)
     query_rows = _hub(lambda: load_dataset(dataset_id, "queries", split="queries"), dataset_id)
     qrel_rows = _hub(lambda: load_dataset(dataset_id, "default", split="test"), dataset_id)
-    corpus = {r["_id"]: f"{r.get('title') or ''} {r['text']}".strip() for r in corpus_rows}
+    corpus = {r["_id"]: passage(r.get("title"), r["text"]) for r in corpus_rows}
     qrels: dict[str, dict[str, int]] = {}
     for r in qrel_rows:
         qrels.setdefault(str(r["query-id"]), {})[str(r["corpus-id"])] = int(r["score"])

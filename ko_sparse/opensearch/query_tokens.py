@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opensearchpy import OpenSearch
+
 from ko_sparse.opensearch.rank_features import MAX_LINEAR_QUERY_WEIGHT
+
+
+def max_clause_count(client: OpenSearch) -> int:
+    """``indices.query.bool.max_clause_count`` (Lucene's limit on boolean clauses, 1,024 by default)."""
+    settings = client.cluster.get_settings(include_defaults=True, flat_settings=True)
+    for scope in ("transient", "persistent", "defaults"):
+        value = settings[scope].get("indices.query.bool.max_clause_count")
+        if value is not None:
+            return int(value)
+    return 1024
 
 
 @dataclass
@@ -19,11 +31,17 @@ class QueryTokenLimits:
     clipped_queries: int = 0
     clipped_tokens: int = 0
 
-    def apply(self, tokens: dict[str, float]) -> dict[str, float]:
-        """``tokens`` within the limits (the strongest ``max_clauses``, weights at most 64)."""
-        if len(tokens) > self.max_clauses:
+    def apply(self, tokens: dict[str, float], reserve: int = 0) -> dict[str, float]:
+        """``tokens`` within the limits (the strongest ``max_clauses - reserve``, weights at most 64).
+
+        ``reserve``: clauses the rest of the request uses. Lucene counts the clauses of the whole query
+        tree, so BM25 terms beside the tokens take from the same 1,024 (measured on OpenSearch 3.6: a
+        ``hybrid`` query's sparse side may have ``max_clauses + 1 - terms`` tokens, inside a ``bool`` with
+        an ``ids`` filter ``max_clauses - 1 - terms``; see :func:`hybrid_reserve`)."""
+        budget = max(1, self.max_clauses - reserve)
+        if len(tokens) > budget:
             self.truncated_queries += 1
-            tokens = dict(sorted(tokens.items(), key=lambda item: -item[1])[: self.max_clauses])
+            tokens = dict(sorted(tokens.items(), key=lambda item: -item[1])[:budget])
         clipped = sum(weight > MAX_LINEAR_QUERY_WEIGHT for weight in tokens.values())
         if clipped:
             self.clipped_queries += 1
@@ -36,7 +54,8 @@ class QueryTokenLimits:
         if self.truncated_queries:
             notes.append(
                 f"{name}: {self.truncated_queries} queries had more tokens than the cluster's {self.max_clauses} "
-                f"boolean clauses and were cut to their strongest {self.max_clauses} (the embedded engine scores all)"
+                f"boolean clauses (less the BM25 terms in a hybrid query) and were cut to their strongest "
+                "(the embedded engine scores all)"
             )
         if self.clipped_tokens:
             notes.append(
@@ -45,3 +64,8 @@ class QueryTokenLimits:
                 "(the embedded engine uses them unclipped)"
             )
         return notes
+
+
+def hybrid_reserve(bm25_terms: int) -> int:
+    """Clauses to leave for the BM25 side of a hybrid (or bool) query with ``bm25_terms`` terms."""
+    return bm25_terms + 2

@@ -118,3 +118,25 @@ def test_bench_command_on_every_profile(cluster, trained_tiny_model, tmp_path):
     for ours, theirs in zip(runs["embedded"]["systems"], runs["opensearch"]["systems"], strict=True):
         assert theirs["name"] == ours["name"]
         assert theirs["metrics"] == pytest.approx(ours["metrics"], abs=1e-9)
+
+
+def test_cluster_side_hybrid_fuses_like_the_client_side_rrf(opensearch, model):
+    from ko_sparse.bench.opensearch_systems import OpenSearchHybrid
+
+    bm25 = OpenSearchBM25(opensearch, "ko-sparse-test-bench-hybrid-bm25")
+    sparse = OpenSearchSparse(
+        opensearch, "ko-sparse-test-bench-hybrid-sparse", EmbeddedSparse(model, "tiny", 64), morphemes=bm25.field
+    )
+    bm25.target.delete()  # what an interrupted run left
+    sparse.target.delete()
+    try:
+        results = run_benchmark(SMALL, [bm25, sparse, OpenSearchHybrid(sparse)], hybrid=True)
+    finally:
+        bm25.target.delete()
+        sparse.target.delete()
+    by_name = {result.name: result for result in results}
+    client_side, cluster_side = by_name["hybrid[tiny]"], by_name["hybrid-cluster[tiny]"]
+    for qid in SMALL.queries:
+        assert cluster_side.run[qid] == pytest.approx(client_side.run[qid], rel=1e-5)  # 1/(60 + rank), summed
+    assert cluster_side.metrics == pytest.approx(client_side.metrics, abs=1e-9)
+    assert cluster_side.matches["q1"]  # the tokens each side matched, for the HTML report

@@ -1,0 +1,241 @@
+"""``ko-sparse index``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
+from ko_sparse.cli.errors import cluster_errors, user_errors
+
+
+@click.command("index")
+@cluster_options
+@click.option("--index", "index_name", required=True, help="The index to create or add to.")
+@click.option(
+    "--corpus",
+    required=True,
+    help="JSONL, CSV/TSV or Parquet file (optionally .gz), a BEIR folder (corpus.jsonl), or a Hugging Face "
+    "dataset id (id or id:config; a local dataset folder works too). Streamed, never loaded whole.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A trained model folder (bi-encoder or doc-only): encodes the documents with --encode local.",
+)
+@click.option(
+    "--model-id", help="A deployed SPARSE_ENCODING model on the cluster: encodes them with --encode pipeline."
+)
+@click.option(
+    "--encode",
+    type=click.Choice(["local", "pipeline"]),
+    help="local: encode here (GPU when present) and send rank_features. pipeline: send text through the "
+    "cluster's sparse_encoding ingest pipeline. Default: local with --model, else pipeline.",
+)
+@click.option("--text-field", default="text", show_default=True, help="Field (column) with the text.")
+@click.option("--id-field", help="Field with the document id (default: _id, id, doc_id or docid, else the row number).")
+@click.option(
+    "--title-field", default="title", show_default=True, help="Field with an optional title, searched before the text."
+)
+@click.option("--split", default="train", show_default=True, help="Hugging Face datasets: the split.")
+@click.option(
+    "--prune",
+    metavar="TYPE:VALUE",
+    help="Prune document vectors as neural-search does (max_ratio:0.1, top_k:64, alpha_mass:0.8, abs_value:0.5).",
+)
+@click.option("--max-length", type=click.IntRange(min=8), help="Truncation for local encoding (default: the model's).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Documents per bulk request and per checkpoint (default 500 local, 50 pipeline).",
+)
+@click.option("--encode-batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--concurrency", default=2, show_default=True, type=click.IntRange(min=1), help="Bulk requests in flight."
+)
+@click.option(
+    "--max-retries",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Retries (1, 2, 4 ... 30 s apart) of documents refused with 429, 5xx or a timeout, before stopping.",
+)
+@click.option("--device", default="auto", show_default=True, help="Local encoding: auto (GPU when present), cpu, cuda.")
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1), help="Shards of a new index.")
+@click.option("--resume", is_flag=True, help="Continue a run that stopped (Ctrl-C, a crash, the node going away).")
+@click.option("--restart", is_flag=True, help="Start from the first row even if an earlier run stopped midway.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep each batch's encoded vectors and morphemes here; a re-run with the same texts and settings "
+    "reuses them instead of encoding again.",
+)
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for progress.json, failures.jsonl and summary.json (default outputs/index/<index>).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def index_command(
+    cluster: ClusterOptions,
+    index_name,
+    corpus,
+    model_path,
+    model_id,
+    encode,
+    text_field,
+    id_field,
+    title_field,
+    split,
+    prune,
+    max_length,
+    batch_size,
+    encode_batch_size,
+    concurrency,
+    max_retries,
+    device,
+    shards,
+    resume,
+    restart,
+    cache_dir,
+    output_dir,
+    as_json,
+) -> None:
+    """Put a corpus into one OpenSearch index for sparse, BM25 and hybrid search.
+
+    Each document gets its text, its BM25 morphemes (kiwipiepy, as bench) and its rank_features vector
+    (encoded here, or by the cluster's ingest pipeline), under a stable _id. Bulk requests run
+    --concurrency at a time; 429s and timeouts are retried with backoff; rows that cannot be read and
+    documents the cluster refuses go to failures.jsonl with their line and reason. After Ctrl-C, a
+    crash or the node going away, the same command with --resume continues where it stopped and ends
+    with the same index as an uninterrupted run. The model that built the index is recorded in its
+    mapping's _meta; adding documents with another model is refused.
+
+    \b
+    Examples:
+      ko-sparse index --host localhost:9200 --index docs --corpus docs.jsonl --model outputs/tiny/best
+      ko-sparse index --index docs --corpus docs.jsonl --model outputs/tiny/best --resume
+      ko-sparse index --index wiki --corpus miracl/corpus --model outputs/v21.3/best --prune max_ratio:0.1
+      ko-sparse index --index docs --corpus docs.parquet --encode pipeline --model-id 3xJd8ZAB2u
+      ko-sparse index --index faq --corpus faq.csv --text-field answer --id-field faq_id --title-field question
+    """
+    from ko_sparse.data.documents import Fields, open_corpus
+    from ko_sparse.model.pruning import Pruning
+    from ko_sparse.opensearch.corpus_index import IndexMismatchError
+    from ko_sparse.opensearch.indexing import IndexingStopped
+    from ko_sparse.opensearch.progress import ResumeError
+
+    encode = encode or ("local" if model_path else "pipeline")
+    if encode == "local" and not model_path:
+        raise click.UsageError("--encode local needs --model (a trained model folder)")
+    if encode == "pipeline" and not model_id:
+        raise click.UsageError("--encode pipeline needs --model-id (a deployed SPARSE_ENCODING model)")
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
+    try:
+        pruning = Pruning.parse(prune) if prune else None
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    with user_errors():
+        reader = open_corpus(corpus, split)
+    connection = cluster.connection()
+    output_dir = output_dir or Path("outputs") / "index" / index_name
+    with user_errors(), cluster_errors(connection.url):
+        try:
+            run = build_run(
+                connection.client(),
+                index_name,
+                reader,
+                Fields(text_field, id_field, title_field or None),
+                model_path,
+                model_id,
+                encode,
+                pruning,
+                max_length,
+                batch_size or (500 if encode == "local" else 50),
+                encode_batch_size,
+                concurrency,
+                max_retries,
+                device,
+                shards,
+                cache_dir,
+                output_dir,
+                not as_json,
+            )
+            summary = run.run(resume=resume, restart=restart)
+        except (IndexMismatchError, ResumeError, IndexingStopped) as error:
+            raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    click.echo(
+        f"{summary['index']}: {summary['indexed']:,} indexed, {summary['failed']:,} failed, "
+        f"{summary['skipped']:,} skipped (unreadable rows), {summary['retries']:,} retries in "
+        f"{summary['seconds']:,.1f} s ({summary['documents_per_second'] or 0:,.1f} docs/s); "
+        f"{summary['documents_in_index']:,} documents, {summary['index_size_bytes'] / 1e6:,.1f} MB in the index"
+    )
+    if summary["failed"] or summary["skipped"]:
+        click.echo(f"failures and unreadable rows, with their reasons: {summary['failures_file']}")
+    click.echo(f"summary: {output_dir / 'summary.json'}")
+
+
+def build_run(
+    client,
+    index_name,
+    reader,
+    fields,
+    model_path,
+    model_id,
+    encode,
+    pruning,
+    max_length,
+    batch_size,
+    encode_batch_size,
+    concurrency,
+    max_retries,
+    device,
+    shards,
+    cache_dir,
+    output_dir,
+    progress_bar,
+):
+    """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
+    from ko_sparse.model.doc_only import load_model
+    from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, index_body
+    from ko_sparse.opensearch.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
+    from ko_sparse.opensearch.ml_commons import MLCommons
+    from ko_sparse.opensearch.sources import BatchCache, LocalEncoder, SourceBuilder
+
+    model = load_model(model_path, max_length, setting="--model") if model_path else None
+    morphemes = MorphemeField.for_cluster(client)
+    if encode == "local":
+        length = max_length or model.encoder.max_seq_length
+        meta = local_meta(model_path, model, length, pruning, morphemes)
+        encoder = LocalEncoder(model, length, encode_batch_size, pruning, device)
+    else:
+        meta = pipeline_meta(MLCommons(client), model_id, pruning, morphemes, model_path, model)
+        encoder = None
+    exists = check_existing(client, index_name, meta)
+    pipeline = put_ingest_pipeline(client, index_name, model_id, pruning) if encode == "pipeline" else None
+    run = IndexRun(
+        client=client,
+        index=index_name,
+        reader=reader,
+        fields=fields,
+        builder=SourceBuilder(morphemes, encoder),
+        meta=meta,
+        output_dir=output_dir,
+        pipeline=pipeline,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        max_retries=max_retries,
+        progress_bar=progress_bar,
+        create=None if exists else index_body(meta, morphemes, pipeline, shards),
+    )
+    if cache_dir:
+        run.builder.cache = BatchCache(cache_dir, run.settings_key())
+    return run

@@ -1,0 +1,165 @@
+"""``ko-sparse search``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
+from ko_sparse.cli.errors import cluster_errors, user_errors
+
+SNIPPET = 160
+
+
+@click.command("search")
+@cluster_options
+@click.argument("texts", nargs=-1)
+@click.option("--index", "index_name", required=True, help="An index built by `ko-sparse index`.")
+@click.option(
+    "--mode",
+    type=click.Choice(["sparse", "bm25", "hybrid"]),
+    default="sparse",
+    show_default=True,
+    help="sparse: neural_sparse with the model's query tokens. bm25: the morpheme field. hybrid: both, fused on "
+    "the cluster.",
+)
+@click.option("--k", default=10, show_default=True, type=click.IntRange(min=1), help="Documents per query.")
+@click.option(
+    "--queries",
+    "queries_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Many queries: one per line, or JSONL with text (or query) and an optional id.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Encode queries with this model folder (default: the one recorded in the index).",
+)
+@click.option(
+    "--model-id",
+    help="Encode queries with this deployed model (_predict; a SPARSE_TOKENIZE model for doc-only indices).",
+)
+@click.option(
+    "--fusion",
+    type=click.Choice(["rrf", "min_max"]),
+    default="rrf",
+    show_default=True,
+    help="hybrid: reciprocal rank fusion (score-ranker-processor) or min-max normalisation + mean.",
+)
+@click.option("--tokens", default=15, show_default=True, type=click.IntRange(min=0), help="Query tokens to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (all tokens, full texts).")
+def search_command(
+    cluster: ClusterOptions,
+    texts,
+    index_name,
+    mode,
+    k,
+    queries_file,
+    model_path,
+    model_id,
+    fusion,
+    tokens,
+    as_json,
+) -> None:
+    """Search an index built by `ko-sparse index`, and show why each document came back.
+
+    Prints the ranked documents with their scores. For sparse search it also prints the query's
+    tokens ('+': an expansion, not in the query's words) and, per hit, every matched token with its
+    contribution, query weight x stored document weight, from the cluster's own explanation: they
+    add up to the hit's score. BM25 hits list each matched morpheme's score.
+
+    \b
+    Examples:
+      ko-sparse search --host localhost:9200 --index docs "당뇨병 치료"
+      ko-sparse search --index docs --mode hybrid --k 5 "고혈압 약은 언제 먹어야 하나요"
+      ko-sparse search --index docs --mode bm25 --queries queries.txt --json > results.json
+    """
+    from ko_sparse.data.documents import read_queries
+    from ko_sparse.opensearch.corpus_index import IndexMismatchError
+
+    with user_errors():
+        queries = [(str(n), text) for n, text in enumerate(texts, start=1)]
+        queries += read_queries(queries_file) if queries_file else []
+    if not queries:
+        raise click.UsageError('give a query ("당뇨병 치료") or --queries FILE')
+    connection = cluster.connection()
+    with user_errors(), cluster_errors(connection.url):
+        try:
+            searcher = build_searcher(connection.client(), index_name, mode, model_path, model_id, fusion)
+        except (IndexMismatchError, ValueError) as error:
+            raise click.ClickException(str(error)) from error
+        results = [(qid, searcher.search(text, mode, k)) for qid, text in queries]
+    if as_json:
+        payload = [{"id": qid, **asdict(result)} for qid, result in results]
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    for qid, result in results:
+        show(qid, result, tokens)
+
+
+def build_searcher(client, index_name, mode, model_path, model_id, fusion):
+    """A searcher for the index; the query encoder comes from the options or the index's ``_meta``."""
+    from ko_sparse.model.doc_only import load_model
+    from ko_sparse.opensearch.corpus_index import MorphemeField, read_meta
+    from ko_sparse.opensearch.ml_commons import MLCommons
+    from ko_sparse.opensearch.query_tokens import max_clause_count
+    from ko_sparse.opensearch.search import ClusterQueryEncoder, LocalQueryEncoder, Searcher
+
+    meta = read_meta(client, index_name)
+    if meta is None:
+        raise ValueError(f"index {index_name} does not exist (build it with ko-sparse index)")
+    encoder = None
+    if mode != "bm25":
+        recorded = Path(meta.model) if meta.model and Path(meta.model).is_dir() else None
+        if model_path or (recorded and not model_id):
+            encoder = LocalQueryEncoder(load_model(model_path or recorded, setting="--model"))
+        elif model_id or (meta.model_id and not meta.doc_only):
+            encoder = ClusterQueryEncoder(MLCommons(client), model_id or meta.model_id)
+        else:
+            raise ValueError(
+                f"--mode {mode} needs the query model: give --model (the model folder) or --model-id "
+                f"(index {index_name} was built by {meta.model or meta.model_id}, which is not available here)"
+            )
+    morphemes = MorphemeField(meta.bm25_analyzer == "nori")
+    return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion)
+
+
+def show(qid: str, result, tokens: int) -> None:
+    click.echo(f"[{qid}] {result.query}  ({result.mode}, {len(result.hits)} hits, {result.milliseconds:.0f} ms)")
+    if result.query_tokens and tokens:
+        shown = list(result.query_tokens.items())[:tokens]
+        words = result.query.replace(" ", "")
+        listing = "  ".join(
+            f"{'' if token.removeprefix('##') in words else '+'}{token} {weight:.2f}" for token, weight in shown
+        )
+        click.echo(f"  query tokens ({len(shown)} of {len(result.query_tokens)}): {listing}")
+    if result.query_terms and result.mode != "sparse":
+        click.echo(f"  BM25 terms: {' '.join(result.query_terms)}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+    for hit in result.hits:
+        title = f"  [{hit.title}]" if hit.title else ""
+        click.echo(f"  {hit.rank:>2}. {hit.doc_id}  score {hit.score:.4f}{title}")
+        text = hit.text.replace("\n", " ")
+        click.echo(f"      {text[:SNIPPET]}{'…' if len(text) > SNIPPET else ''}")
+        if hit.contributions:
+            click.echo(f"      matched: {matched(hit, tokens, exact=result.mode != 'hybrid')}")
+
+
+def matched(hit, limit: int, exact: bool) -> str:
+    """``token w×S=c`` for sparse tokens, ``term (bm25) c`` for BM25 terms, strongest first, and their sum
+    (which is the score, except for hybrid's fused scores)."""
+    parts = []
+    ordered = sorted(hit.contributions, key=lambda c: -c.score)
+    for c in ordered[: max(limit, 1)]:
+        if c.query_weight is not None:
+            parts.append(f"{c.token} {c.query_weight:.2f}×{c.document_weight:.3f}={c.score:.3f}")
+        else:
+            parts.append(f"{c.token} (bm25) {c.score:.3f}")
+    more = f" … and {len(ordered) - len(parts)} more" if len(ordered) > len(parts) else ""
+    total = f"  (sum of all {len(ordered)}: {hit.explained:.4f} = the score)" if exact else ""
+    return ", ".join(parts) + more + total

@@ -1,0 +1,153 @@
+"""One index that serves sparse, BM25 and hybrid search: its fields, its mapping, and what built it.
+
+Fields: ``text`` (title and text, what is searched and shown; not indexed itself), ``title`` (shown),
+``morphemes`` (BM25: ``nori`` over the raw text when the cluster has the analysis-nori plugin, else
+kiwipiepy content morphemes in a ``whitespace``-analysed field, as ``ko-sparse bench`` does) and
+``embedding`` (``rank_features``, kept out of ``_source``). The mapping's ``_meta.ko_sparse`` records
+the model and vocabulary that built the vectors; adding to the index with another one is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from opensearchpy import OpenSearch
+
+from ko_sparse import __version__
+from ko_sparse.text.morphemes import MorphemeTokenizer
+
+TEXT, TITLE, MORPHEMES, EMBEDDING = "text", "title", "morphemes", "embedding"
+META_KEY = "ko_sparse"
+
+
+class IndexMismatchError(RuntimeError):
+    """The index exists but was built differently; the message says how and what to do."""
+
+
+def has_nori(client: OpenSearch) -> bool:
+    plugins = {row["component"] for row in client.cat.plugins(format="json")}
+    return "analysis-nori" in plugins or "opensearch-analysis-nori" in plugins
+
+
+class MorphemeField:
+    """The BM25 side: what goes into ``morphemes`` and how it is matched."""
+
+    def __init__(self, nori: bool, tokenizer: MorphemeTokenizer | None = None) -> None:
+        self.nori = nori
+        self.tokenizer = tokenizer or MorphemeTokenizer()
+
+    @classmethod
+    def for_cluster(cls, client: OpenSearch, tokenizer: MorphemeTokenizer | None = None) -> MorphemeField:
+        return cls(has_nori(client), tokenizer)
+
+    @property
+    def analyzer(self) -> str:
+        return "nori" if self.nori else f"whitespace over {self.tokenizer.name}"
+
+    def mapping(self) -> dict:
+        return {"type": "text", "analyzer": "nori" if self.nori else "whitespace"}
+
+    def values(self, texts: list[str]) -> list[str]:
+        """The field value of each text: raw for nori, else its morphemes joined by spaces."""
+        return list(texts) if self.nori else [" ".join(tokens) for tokens in self.tokenizer(texts)]
+
+    def query(self, text: str) -> dict:
+        return {"match": {MORPHEMES: self.values([text])[0]}}
+
+    def clauses(self, text: str) -> int:
+        """How many boolean clauses the query of ``text`` takes at most (nori: one per character, a bound)."""
+        value = self.values([text])[0]
+        return len(value) if self.nori else len(set(value.split()))
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """What built an index's vectors, saved in its mapping's ``_meta``."""
+
+    encode: str  # local | pipeline
+    encoder: str  # sha256 of the model's files (local) or ml-commons:<model_id>:<content sha256> (pipeline)
+    vocabulary: str | None  # sha256 of the token strings; None when only a cluster model id was given
+    model: str | None = None  # the model folder, for people and for `ko-sparse search`
+    model_id: str | None = None
+    doc_only: bool = False
+    pruning: str | None = None
+    max_length: int | None = None
+    bm25_analyzer: str = ""
+    ko_sparse_version: str = __version__
+
+    def as_meta(self) -> dict:
+        return {META_KEY: asdict(self)}
+
+    @classmethod
+    def from_mapping(cls, mapping: dict) -> IndexMeta | None:
+        stored = mapping.get("_meta", {}).get(META_KEY)
+        if stored is None:
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in stored.items() if key in known})
+
+    def conflicts(self, other: IndexMeta) -> list[str]:
+        """Why vectors built as ``other`` describes cannot join an index built as this one describes."""
+        problems = []
+        if self.vocabulary and other.vocabulary and self.vocabulary != other.vocabulary:
+            problems.append(
+                f"its vectors use another vocabulary (sha256 {self.vocabulary[:12]}, model {self.model}) than "
+                f"{other.model} ({other.vocabulary[:12]})"
+            )
+        if self.encoder != other.encoder:
+            problems.append(
+                f"it was encoded by {self.model or self.model_id} ({self.encoder[:40]}), not by "
+                f"{other.model or other.model_id} ({other.encoder[:40]})"
+            )
+        for name in ("encode", "pruning", "max_length", "bm25_analyzer"):
+            if getattr(self, name) != getattr(other, name):
+                problems.append(f"its {name} is {getattr(self, name)!r}, this run's is {getattr(other, name)!r}")
+        return problems
+
+
+def index_body(meta: IndexMeta, morphemes: MorphemeField, pipeline: str | None, shards: int) -> dict:
+    settings: dict = {"number_of_shards": shards}
+    if pipeline:
+        settings["default_pipeline"] = pipeline
+    return {
+        "settings": settings,
+        "mappings": {
+            "_meta": meta.as_meta(),
+            "_source": {"excludes": [EMBEDDING]},
+            "properties": {
+                TEXT: {"type": "text", "index": False},
+                TITLE: {"type": "text", "index": False},
+                MORPHEMES: morphemes.mapping(),
+                EMBEDDING: {"type": "rank_features"},
+            },
+        },
+    }
+
+
+def read_meta(client: OpenSearch, index: str) -> IndexMeta | None:
+    """The index's ``_meta`` (None when the index does not exist); raises when it was not built by ko-sparse."""
+    if not client.indices.exists(index=index):
+        return None
+    mapping = next(iter(client.indices.get_mapping(index=index).values()))["mappings"]
+    meta = IndexMeta.from_mapping(mapping)
+    properties = mapping.get("properties", {})
+    if meta is None or properties.get(EMBEDDING, {}).get("type") != "rank_features":
+        raise IndexMismatchError(
+            f"index {index} exists but was not built by `ko-sparse index` (no _meta.{META_KEY} or no "
+            f"rank_features field {EMBEDDING!r}); choose another --index or delete it"
+        )
+    return meta
+
+
+def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
+    """Whether ``index`` exists; raises when it exists but was built differently from ``meta``."""
+    existing = read_meta(client, index)
+    if existing is None:
+        return False
+    problems = existing.conflicts(meta)
+    if problems:
+        raise IndexMismatchError(
+            f"index {index} cannot take these documents: " + "; ".join(problems) + ". Index into a new --index "
+            "(or delete this one) to change the model, its pruning or the encoding."
+        )
+    return True

@@ -1,0 +1,225 @@
+"""Searching an index built by ``ko-sparse index``: sparse, BM25 or hybrid, with why each hit came back.
+
+Sparse: the query's tokens (encoded here by the model, or by the cluster's model through ``_predict``),
+within :class:`QueryTokenLimits`, sent as ``neural_sparse`` ``query_tokens``. BM25: a ``match`` on the
+morpheme field. Hybrid: neural-search's ``hybrid`` query over both, fused on the cluster by a search
+pipeline (reciprocal rank fusion with ``score-ranker-processor``, or min-max normalisation and the
+arithmetic mean with ``normalization-processor``), created when missing.
+
+Why a hit came back is Lucene's own explanation (``explain``): for sparse, one ``query weight x stored
+document weight`` term per matched token, which add up to the hit's score; for BM25, each matched
+morpheme's term score.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from opensearchpy import NotFoundError, OpenSearch
+
+from ko_sparse.model.doc_only import SparseModel
+from ko_sparse.model.token_strings import token_strings
+from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
+from ko_sparse.opensearch.ml_commons import MLCommons
+from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
+from ko_sparse.opensearch.rank_features import feature_dict
+
+MODES = ("sparse", "bm25", "hybrid")
+RRF_RANK_CONSTANT = 60  # as the embedded engine's reciprocal rank fusion
+HYBRID_PIPELINES = {
+    "rrf": {
+        "description": "ko-sparse hybrid: reciprocal rank fusion of BM25 and sparse (k = 60)",
+        "phase_results_processors": [
+            {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": RRF_RANK_CONSTANT}}}
+        ],
+    },
+    "min_max": {
+        "description": "ko-sparse hybrid: min-max normalised BM25 and sparse scores, arithmetic mean",
+        "phase_results_processors": [
+            {
+                "normalization-processor": {
+                    "normalization": {"technique": "min_max"},
+                    "combination": {"technique": "arithmetic_mean"},
+                }
+            }
+        ],
+    },
+}
+LINEAR = re.compile(r"^Linear function on the (?P<field>\S+) field for the (?P<token>.*) feature, computed as w \* S")
+TERM = re.compile(rf"^weight\({MORPHEMES}:(?P<token>.*?) in \d+\)")
+
+
+def hybrid_pipeline_name(fusion: str) -> str:
+    return f"ko-sparse-hybrid-{fusion.replace('_', '-')}"
+
+
+def ensure_hybrid_pipeline(client: OpenSearch, fusion: str) -> str:
+    """The search pipeline for ``fusion`` (created when missing); returns its name."""
+    name = hybrid_pipeline_name(fusion)
+    try:
+        client.transport.perform_request("GET", f"/_search/pipeline/{name}")
+    except NotFoundError:
+        client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=HYBRID_PIPELINES[fusion])
+    return name
+
+
+def hybrid_query(clauses: list[dict], k: int) -> dict:
+    """neural-search's ``hybrid`` query; its sub-queries are fused by the search pipeline (never send it
+    without one: the raw scores carry the processor's delimiters)."""
+    return {"hybrid": {"queries": clauses, "pagination_depth": max(k, 10)}}
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One matched token: its share of the hit's score (sparse: query weight x stored document weight)."""
+
+    token: str
+    score: float
+    query_weight: float | None = None
+    document_weight: float | None = None
+    source: str = "sparse"  # sparse | bm25
+
+
+@dataclass
+class Hit:
+    rank: int
+    doc_id: str
+    score: float
+    title: str = ""
+    text: str = ""
+    contributions: list[Contribution] = field(default_factory=list)
+
+    @property
+    def explained(self) -> float:
+        return sum(c.score for c in self.contributions)
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+    query_tokens: dict[str, float] = field(default_factory=dict)  # sparse and hybrid: what was sent
+    query_terms: list[str] = field(default_factory=list)  # bm25 and hybrid: the morphemes matched against
+    milliseconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def contributions(explanation: dict) -> list[Contribution]:
+    """The matched tokens in a Lucene explanation: ``neural_sparse`` linear functions and BM25 term weights."""
+    found = []
+    description = explanation.get("description", "")
+    linear, term = LINEAR.match(description), TERM.match(description)
+    if linear and linear["field"] == EMBEDDING:
+        weight, stored = (detail["value"] for detail in explanation["details"][:2])
+        found.append(Contribution(linear["token"], explanation["value"], weight, stored, "sparse"))
+    elif term:
+        found.append(Contribution(term["token"], explanation["value"], source="bm25"))
+    else:
+        for detail in explanation.get("details", []):
+            found.extend(contributions(detail))
+    return found
+
+
+class QueryEncoder(Protocol):
+    def tokens(self, text: str) -> dict[str, float]: ...
+
+
+class LocalQueryEncoder:
+    """Query tokens from a model on this machine (a doc-only model weights the query's tokens by IDF)."""
+
+    def __init__(self, model: SparseModel) -> None:
+        self.model = model
+        self.strings = token_strings(model.encoder.tokenizer)
+
+    def tokens(self, text: str) -> dict[str, float]:
+        return feature_dict(self.model.encode_queries([text], batch_size=1)[0], self.strings)
+
+
+class ClusterQueryEncoder:
+    """Query tokens from a model deployed on the cluster (``_predict``; a SPARSE_TOKENIZE model for doc-only)."""
+
+    def __init__(self, ml: MLCommons, model_id: str) -> None:
+        self.ml = ml
+        self.model_id = model_id
+
+    def tokens(self, text: str) -> dict[str, float]:
+        return {token: float(weight) for token, weight in self.ml.predict(self.model_id, [text])[0].items()}
+
+
+class Searcher:
+    """Queries one index in any of :data:`MODES`."""
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        index: str,
+        morphemes: MorphemeField,
+        encoder: QueryEncoder | None,
+        max_clauses: int = 1024,
+        fusion: str = "rrf",
+    ) -> None:
+        self.client = client
+        self.index = index
+        self.morphemes = morphemes
+        self.encoder = encoder
+        self.max_clauses = max_clauses
+        self.fusion = fusion
+
+    def request(self, text: str, mode: str, k: int) -> tuple[dict, dict, SearchResult]:
+        """The search body and URL parameters for ``text``, and the result they will fill."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+        result = SearchResult(text, mode, [])
+        clauses, params, reserve = [], {}, 0
+        if mode in ("bm25", "hybrid"):
+            bm25 = self.morphemes.query(text)
+            result.query_terms = bm25["match"][MORPHEMES].split() if not self.morphemes.nori else [text]
+            clauses.append(bm25)
+            reserve = hybrid_reserve(self.morphemes.clauses(text)) if mode == "hybrid" else 0
+        if mode in ("sparse", "hybrid"):
+            if self.encoder is None:
+                raise ValueError("sparse and hybrid search need a model: give --model or --model-id")
+            limits = QueryTokenLimits(self.max_clauses)
+            result.query_tokens = dict(
+                sorted(limits.apply(self.encoder.tokens(text), reserve).items(), key=lambda item: -item[1])
+            )
+            result.notes.extend(limits.notes("this query"))
+            if result.query_tokens:
+                clauses.append({"neural_sparse": {EMBEDDING: {"query_tokens": result.query_tokens}}})
+            else:
+                result.notes.append("the model gives this query no token: nothing can match on the sparse side")
+        if mode == "hybrid":
+            params["search_pipeline"] = ensure_hybrid_pipeline(self.client, self.fusion)
+            query = hybrid_query(clauses, k)
+        else:
+            query = clauses[0] if clauses else {"match_none": {}}
+        return {"size": k, "query": query}, params, result
+
+    def search(self, text: str, mode: str = "sparse", k: int = 10, explain: bool = True) -> SearchResult:
+        body, params, result = self.request(text, mode, k)
+        body |= {"_source": [TEXT, TITLE], "explain": explain}
+        start = time.perf_counter()
+        response = self.client.search(index=self.index, body=body, params=params)
+        result.milliseconds = (time.perf_counter() - start) * 1000
+        for rank, hit in enumerate(response["hits"]["hits"], start=1):
+            source = hit.get("_source") or {}
+            result.hits.append(
+                Hit(
+                    rank,
+                    hit["_id"],
+                    hit["_score"],
+                    source.get(TITLE, ""),
+                    source.get(TEXT, ""),
+                    contributions(hit["_explanation"]) if explain else [],
+                )
+            )
+        if mode == "hybrid":
+            result.notes.append(
+                f"hybrid scores are the {self.fusion} fusion of the BM25 and sparse rankings; the matched tokens "
+                "show each side's own term scores"
+            )
+        return result
