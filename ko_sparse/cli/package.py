@@ -44,6 +44,11 @@ from ko_sparse.cli.errors import user_errors
     help="doc-only: documents for the query IDF (.jsonl with 'text', or one document per line).",
 )
 @click.option("--name", help="Model name on the cluster (default: ko-sparse-<model folder>).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a previous package in --output (only files ko-sparse wrote there; others are never touched).",
+)
 def package_command(
     model_dir: Path,
     output_dir: Path,
@@ -52,6 +57,7 @@ def package_command(
     prune_ratio: float,
     idf_corpus: Path | None,
     name: str | None,
+    overwrite: bool,
 ) -> None:
     """Turn a trained model into OpenSearch ML-Commons sparse model files.
 
@@ -59,12 +65,14 @@ def package_command(
     (Dict[str, Tensor] with input_ids and attention_mask -> {"output": [B, vocab]}), checks that the
     traced and the eager model agree on Korean sentences at other batch sizes and lengths, and writes
     the flat zip (model .pt + tokenizer.json), its model config JSON with the sha256, package.json and
-    a model card. Refuses to write when the verification fails.
+    a model card. Refuses to write when the verification fails, and into a folder that is not empty
+    unless --overwrite (which replaces only the files of a previous package there).
 
     \b
     Examples:
       ko-sparse package outputs/tiny/best --output outputs/tiny/package
       ko-sparse package outputs/tiny/best --output pkg --mode doc-only --idf-corpus corpus.jsonl
+      ko-sparse package outputs/tiny/best --output outputs/tiny/package --overwrite
     """
     from ko_sparse.export.package import PackagingError, package_model
     from ko_sparse.export.token_strings import TokenCollisionError
@@ -79,6 +87,7 @@ def package_command(
                 prune_ratio,
                 idf_corpus,
                 name or _default_name(model_dir),
+                overwrite,
             )
         except (PackagingError, TokenCollisionError) as error:
             raise click.ClickException(str(error)) from error

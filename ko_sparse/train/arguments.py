@@ -43,7 +43,7 @@ def training_arguments(
         num_train_epochs=training.epochs,
         max_steps=training.max_steps or -1,
         learning_rate=training.learning_rate,
-        warmup_ratio=training.warmup_ratio,
+        warmup_steps=training.warmup_ratio,  # a float below 1 is a ratio (the library deprecates warmup_ratio)
         lr_scheduler_type=training.scheduler,
         max_grad_norm=training.max_grad_norm,
         weight_decay=training.weight_decay,
