@@ -2,6 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+TORCH_INDEX_URL ?=  # e.g. https://download.pytorch.org/whl/cpu: the CPU build of torch, without CUDA libraries
 
 .PHONY: install demo test lint bench
 
@@ -10,6 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
+	$(if $(TORCH_INDEX_URL),$(BIN)/pip install torch --index-url $(TORCH_INDEX_URL))
 	$(BIN)/pip install -e ".[dev]"
 	touch $@
 

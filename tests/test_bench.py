@@ -177,3 +177,70 @@ def test_query_tokens_are_cut_and_clipped_to_what_the_cluster_accepts_and_counte
     assert "1 queries had more tokens than the cluster's 3 boolean clauses" in notes[0]
     assert "3 query token weights in 2 queries were above 64" in notes[1]
     assert QueryTokenLimits().notes("sparse[x]") == []
+
+
+def test_relevant_documents_missing_from_the_corpus_are_named_and_strict_refuses(tmp_path):
+    qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\tgone-2\t1\nq1\tgone-1\t2\nq1\tunjudged\t0\n"
+    folder = write_beir(tmp_path / "beir", qrels_text=qrels)
+    arguments = ["bench", "--index", str(folder), "--systems", "bm25", "--output", str(tmp_path / "report")]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    warning = "the qrels name 2 relevant document(s) that the corpus lacks (gone-1, gone-2)"
+    assert f"warning: {warning}" in result.output
+    assert warning in (tmp_path / "report" / "report.md").read_text()
+    strict = CliRunner().invoke(cli, [*arguments, "--strict"])
+    assert strict.exit_code == 2 and warning in strict.output and "(--strict)" in strict.output
+
+
+@pytest.mark.parametrize("name", ["medical", "miracl-ko", "autorag-ko", "allganize-ko", "miracl-ko-perturbed:josa"])
+def test_bundled_sets_judge_only_documents_of_their_corpus(name):
+    assert load_set(name).missing_relevant_documents() == []
+
+
+def test_the_drop_reads_as_a_drop():
+    from ko_sparse.bench.report import drop_table
+    from ko_sparse.bench.runner import SystemResult
+
+    metrics = {"ndcg@10": 0.4878, "recall@100": 0.9}
+    result = SystemResult("bm25", metrics, {}, {}, None, {}, clean_metrics={"ndcg@10": 0.5, "recall@100": 0.85})
+    row = drop_table([result]).splitlines()[-1]
+    assert row == "bm25 | 0.5000 -> 0.4878 (-0.0122) | 0.8500 -> 0.9000 (+0.0500)"
+    assert result.drop()["ndcg@10"] == pytest.approx(0.0122)  # results.json keeps the drop (clean minus perturbed)
+
+
+def test_list_shows_query_counts_for_every_set():
+    result = CliRunner().invoke(cli, ["bench", "--list"])
+    assert result.exit_code == 0, result.output
+    perturbed = [line for line in result.output.splitlines() if line.startswith("miracl-ko-perturbed:")]
+    assert len(perturbed) == 6
+    for line in perturbed:
+        kind = line.split()[0].removeprefix("miracl-ko-perturbed:")
+        assert f"{len(miracl_perturbed(kind).queries)} queries, 2,835 documents" in line, line
+
+
+def test_the_chart_legend_covers_no_bar():
+    from ko_sparse.bench.report import chart
+    from ko_sparse.bench.runner import MEASURES, SystemResult
+
+    names = ["bm25", "sparse[tiny/best]", "sparse[tiny/best|max_ratio:0.1]", "hybrid[tiny/best]"]
+    results = [SystemResult(name, dict.fromkeys(MEASURES, 0.95), {}, {}, None, {}) for name in names]
+    figure = chart(results, "medical")
+    figure.canvas.draw()
+    (axis,) = figure.axes
+    legend = axis.get_legend().get_window_extent()
+    assert len(axis.patches) == len(names) * len(MEASURES)
+    assert not any(bar.get_window_extent().overlaps(legend) for bar in axis.patches)
+    assert figure.get_window_extent().contains(legend.x0, legend.y0)  # and the legend is inside the image
+
+
+def test_pruned_variants_count_the_encoding_they_reuse(tiny_encoder):
+    from ko_sparse.model.doc_only import SparseModel
+    from ko_sparse.model.pruning import Pruning
+
+    full = EmbeddedSparse(SparseModel(tiny_encoder), "tiny", max_length=64)
+    pruned = EmbeddedSparse(full.model, "tiny", 64, pruning=Pruning.parse("top_k:5"), source=full)
+    full_stats, pruned_stats = full.index(SMALL.corpus), pruned.index(SMALL.corpus)
+    encoding = full_stats.details["encoding_seconds"]
+    assert encoding > 0 and pruned_stats.details["encoding_seconds"] == encoding
+    assert pruned_stats.seconds >= encoding and "its encoding time is included" in pruned_stats.details["encoding"]
+    assert pruned_stats.documents_per_second <= len(SMALL.corpus) / encoding

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
 from pathlib import Path
 
 import click
@@ -141,3 +143,55 @@ def test_expand_reports_missing_model(tmp_path):
     result = CliRunner().invoke(cli, ["expand", "가", "--model", str(tmp_path / "nothing")])
     assert result.exit_code == 2
     assert f"--model='{tmp_path / 'nothing'}' could not be loaded" in result.output
+
+
+@pytest.mark.parametrize("texts", [[""], ["   "], ["당뇨병", "\t"]], ids=["empty", "spaces", "second"])
+def test_expand_refuses_empty_text_before_loading_the_model(texts, tmp_path):
+    result = CliRunner().invoke(cli, ["expand", *texts, "--model", str(tmp_path / "never-loaded")])
+    assert result.exit_code == 2
+    assert f"TEXT #{len(texts)} is empty" in result.output
+    assert "could not be loaded" not in result.output
+
+
+def readme_command_lines(command: str) -> list[str]:
+    text = README.read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    return [line for line in lines if line.startswith(f"ko-sparse {command}")]
+
+
+def test_the_readme_says_how_to_run_ko_sparse_before_its_first_command():
+    text = README.read_text(encoding="utf-8")
+    first_command = re.search(r"^ko-sparse ", text, flags=re.MULTILINE).start()
+    assert -1 < text.find("source .venv/bin/activate") < first_command
+    assert -1 < text.find(".venv/bin/ko-sparse") < first_command
+
+
+@pytest.mark.parametrize("line", readme_command_lines("bench"), ids=lambda line: line[16:60])
+def test_every_readme_bench_command_passes_the_systems_check(line):
+    from ko_sparse.cli.bench import chosen_systems
+
+    words = shlex.split(line)
+    systems = next((words[i + 1] for i, word in enumerate(words) if word == "--systems"), "bm25,sparse,hybrid")
+    models = tuple(words[i + 1] for i, word in enumerate(words) if word == "--model")
+    if "--list" not in words:
+        chosen_systems(systems, models)
+
+
+def test_the_cpu_build_of_torch_is_documented_and_installable_with_make(tmp_path):
+    text = README.read_text(encoding="utf-8")
+    url = "https://download.pytorch.org/whl/cpu"
+    assert f"make demo TORCH_INDEX_URL={url}" in text and f"pip install torch --index-url {url}" in text
+    root = README.parent
+    plan = subprocess.run(
+        ["make", "-n", "install", f"VENV={tmp_path}/venv", f"TORCH_INDEX_URL={url}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    torch_line = plan.index(f"{tmp_path}/venv/bin/pip install torch --index-url {url}")
+    assert torch_line < next(i for i, line in enumerate(plan) if 'pip install -e ".[dev]"' in line)
+    default = subprocess.run(
+        ["make", "-n", "install", f"VENV={tmp_path}/venv"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert "--index-url" not in default  # the default stays PyPI's torch

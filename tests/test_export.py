@@ -190,3 +190,37 @@ def test_package_cli(saved_model, tmp_path):
     assert result.exit_code == 0, result.output
     assert "trace verification OK" in result.output
     assert "SPARSE_ENCODING" in result.output and (tmp_path / "package.json").is_file()
+
+
+def test_a_folder_that_is_not_a_model_names_model_dir(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    result = CliRunner().invoke(cli, ["package", str(tmp_path), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert f"MODEL_DIR='{tmp_path}' could not be loaded: the folder holds no model" in result.output
+    assert "--model" not in result.output
+
+
+def test_a_non_empty_output_is_refused_and_overwrite_touches_only_package_files(saved_model, tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "README.md").write_text("my notes")
+    arguments = ["package", str(saved_model), "--output", str(output), "--max-length", "32", "--name", "m"]
+    for extra in ([], ["--overwrite"]):
+        result = CliRunner().invoke(cli, [*arguments, *extra])
+        assert result.exit_code == 1, result.output
+        assert (output / "README.md").read_text() == "my notes"
+        assert sorted(path.name for path in output.iterdir()) == ["README.md"]
+    assert "is not empty (README.md)" in CliRunner().invoke(cli, arguments).output
+    assert (
+        "holds README.md, which ko-sparse did not write" in CliRunner().invoke(cli, [*arguments, "--overwrite"]).output
+    )
+
+    (output / "README.md").unlink()
+    (output / "keep.txt").write_text("mine")
+    assert CliRunner().invoke(cli, [*arguments, "--overwrite"]).exit_code == 0  # a file it does not write stays
+    first = Manifest.load(output)
+    assert CliRunner().invoke(cli, arguments).exit_code == 1  # the package itself makes the folder non-empty
+    renamed = CliRunner().invoke(cli, [*arguments[:-1], "n", "--overwrite"])
+    assert renamed.exit_code == 0, renamed.output  # replaces its own previous package, stale files removed
+    assert sorted(path.name for path in output.iterdir()) == sorted(["keep.txt", *Manifest.load(output).files()])
+    assert (output / "keep.txt").read_text() == "mine" and first.files()[0] not in Manifest.load(output).files()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import huggingface_hub
 import pytest
 import torch
@@ -17,6 +19,7 @@ from ko_sparse.model.splade import (
     special_token_ids,
     splade_max_pool,
 )
+from ko_sparse.model.teacher import teacher_kind
 from tests.conftest import KOREAN_SENTENCES
 
 
@@ -97,3 +100,18 @@ def test_missing_model_names_the_setting(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match=r"model\.base_model='no-such-org/no-such-model'"):
         load_encoder("no-such-org/no-such-model")
+
+
+@pytest.mark.parametrize("load", [load_encoder, teacher_kind], ids=["base model", "teacher"])
+def test_a_missing_hub_model_is_reported_at_once_without_retries(load, monkeypatch, caplog, capfd):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with caplog.at_level(logging.INFO), pytest.raises(ModelLoadError, match="could not be loaded: not a local folder"):
+        load("ko-sparse-tests/no-such-model")
+    assert "Retry" not in caplog.text + "".join(capfd.readouterr())
+
+
+def test_a_folder_without_a_model_and_a_missing_path_are_named(tmp_path):
+    with pytest.raises(ModelLoadError, match="the folder holds no model"):
+        load_encoder(tmp_path)
+    with pytest.raises(ModelLoadError, match="no such model folder"):
+        load_encoder(tmp_path / "missing" / "model")

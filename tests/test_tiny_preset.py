@@ -15,7 +15,7 @@ def test_tiny_preset_learns(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--preset", "tiny", "--output-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     history = TrainingHistory.load(tmp_path / "training_history.json")
-    totals = [record["total"] for record in history.train]
+    totals = [record["loss"] for record in history.train]
     assert len(totals) == 20
     assert sum(totals[-3:]) / 3 < sum(totals[:3]) / 3 - 1.0
     mrr = [record["mrr"] for record in history.eval]

@@ -147,3 +147,21 @@ def test_data_parallel_run_with_accelerate_launch(tmp_path):
     history = TrainingHistory.load(tmp_path / "training_history.json")
     assert [r["step"] for r in history.train] == [2, 4] and [r["step"] for r in history.eval] == [0, 4]
     assert (tmp_path / "final" / "model.safetensors").is_file()
+
+
+def test_every_curve_is_labelled_and_a_negative_total_is_explained():
+    train = [
+        {"step": s, "loss": 2 - s, "self": -s, "synonym": -1.0, "margin": 1.0, "document_regularizer_loss": 0.5}
+        for s in (1, 2, 3)
+    ]
+    evaluations = [
+        {"step": s, "mrr": 0.1 * s, "recall@10": 0.2 * s, "ndcg@10": 0.1, "validation_loss": 1.0} for s in (0, 3)
+    ]
+    figure = TrainingHistory(train, evaluations, "mrr").figure()
+    for axis in figure.axes:
+        labels = [line.get_label() for line in axis.get_lines()]
+        assert labels and not [label for label in labels if label.startswith("_")], axis.get_title()
+        assert [text.get_text() for text in axis.get_legend().get_texts()] == labels
+    total = figure.axes[0]
+    assert any("below it, the self and synonym rewards" in text.get_text() for text in total.get_legend().get_texts())
+    assert "best model: 0.300 (step 3)" in [line.get_label() for line in figure.axes[3].get_lines()]

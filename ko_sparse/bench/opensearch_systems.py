@@ -193,7 +193,8 @@ class OpenSearchSparse:
             )
             bulk_index(self.client, self.target.name, documents, len(corpus))
             details = {**stats.details, "encoded_by": "ko-sparse (pre-encoded rank_features)"}
-        return IndexStats(len(corpus), time.perf_counter() - start, index_size(self.client, self.target.name), details)
+        seconds = time.perf_counter() - start + (0.0 if self.model_id else self.local.shared_encoding_seconds)
+        return IndexStats(len(corpus), seconds, index_size(self.client, self.target.name), details)
 
     def query(self, text: str, reserve: int = 0) -> dict:
         """``reserve``: boolean clauses the rest of the request takes (a hybrid query's BM25 terms)."""

@@ -33,22 +33,24 @@ def table(results: list[SystemResult]) -> str:
 
 
 def drop_table(results: list[SystemResult]) -> str:
-    """Perturbed sets: how much each metric falls from the clean wording of the same queries."""
+    """Perturbed sets: each metric on the clean and on the perturbed wording of the same queries, and the
+    change (perturbed minus clean: a drop is negative)."""
     if not any(r.clean_metrics for r in results):
         return ""
     lines = [
-        "system | " + " | ".join(f"{m} clean -> perturbed (drop)" for m in ("ndcg@10", "recall@100")),
+        "system | " + " | ".join(f"{m} clean -> perturbed (change)" for m in ("ndcg@10", "recall@100")),
         "---|---|---",
     ]
     for r in results:
         cells = [
-            f"{r.clean_metrics[m]:.4f} -> {r.metrics[m]:.4f} ({r.drop()[m]:+.4f})" for m in ("ndcg@10", "recall@100")
+            f"{r.clean_metrics[m]:.4f} -> {r.metrics[m]:.4f} ({-r.drop()[m]:+.4f})" for m in ("ndcg@10", "recall@100")
         ]
         lines.append(f"{r.name} | " + " | ".join(cells))
     return "\n".join(lines)
 
 
 def index_table(results: list[SystemResult]) -> str:
+    """Seconds include the document encoding, also where a pruned variant reuses its model's vectors."""
     lines = ["system | documents | seconds | docs/s | index MB | details", "---|---|---|---|---|---"]
     for r in results:
         if r.index is not None:
@@ -121,7 +123,8 @@ Per query, side by side, with the matched tokens: `report.html`.
 """
 
 
-def chart(results: list[SystemResult], path: Path, title: str) -> None:
+def chart(results: list[SystemResult], title: str):
+    """Grouped bars, one group per metric; the legend sits below the axes, clear of every bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,7 +132,7 @@ def chart(results: list[SystemResult], path: Path, title: str) -> None:
     import numpy as np
 
     metrics = list(MEASURES)
-    figure, axis = plt.subplots(figsize=(11, 4.5))
+    figure, axis = plt.subplots(figsize=(11, 4.5 + 0.25 * len(results)))
     width = 0.8 / max(len(results), 1)
     for i, result in enumerate(results):
         positions = np.arange(len(metrics)) + i * width
@@ -137,11 +140,10 @@ def chart(results: list[SystemResult], path: Path, title: str) -> None:
     axis.set_xticks(np.arange(len(metrics)) + width * (len(results) - 1) / 2, metrics)
     axis.set_ylim(0, 1)
     axis.set_title(title)
-    axis.legend(loc="lower right", fontsize=8)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=min(len(results), 3), fontsize=8, frameon=False)
     axis.grid(True, axis="y", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return figure
 
 
 def per_query_chart(results: list[SystemResult], path: Path) -> bool:
@@ -177,7 +179,11 @@ def write_report(output_dir: Path, dataset: RetrievalSet, results: list[SystemRe
     payload = results_json(dataset, results, settings)
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     (output_dir / "report.md").write_text(markdown(dataset, results, settings), encoding="utf-8")
-    chart(results, output_dir / "metrics.png", f"{dataset.name}: {dataset.summary()}")
+    import matplotlib.pyplot as plt
+
+    figure = chart(results, f"{dataset.name}: {dataset.summary()}")
+    figure.savefig(output_dir / "metrics.png", dpi=120)
+    plt.close(figure)
     charts = [output_dir / "metrics.png"]
     if per_query_chart(results, output_dir / "per_query.png"):
         charts.append(output_dir / "per_query.png")

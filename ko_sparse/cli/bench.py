@@ -12,18 +12,19 @@ from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.errors import cluster_errors, user_errors
 
 SYSTEMS = ("bm25", "sparse", "hybrid")
+SHOWN_IDS = 10
 
 
 def list_sets() -> None:
-    from ko_sparse.data.retrieval_sets import PERTURBATIONS, PERTURBED_PREFIX, REGISTRY
+    from ko_sparse.data.retrieval_sets import PERTURBATIONS, PERTURBED_PREFIX, REGISTRY, miracl_perturbed
 
     for info in REGISTRY.values():
         size = info.build().summary() if info.offline else "downloaded from the Hub"
         click.echo(f"{info.name:<28} {size:<34} {info.licence:<24} {info.description}")
     for kind in PERTURBATIONS:
         click.echo(
-            f"{PERTURBED_PREFIX + kind:<28} {'miracl-ko corpus, ' + kind + ' queries':<34} "
-            f"{'Apache-2.0 / CC BY-SA':<24} robustness: '{kind}' query variants"
+            f"{PERTURBED_PREFIX + kind:<28} {miracl_perturbed(kind).summary():<34} "
+            f"{'Apache-2.0 / CC BY-SA':<24} miracl-ko with '{kind}' query variants (robustness)"
         )
     click.echo("\nAlso: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a Hugging Face dataset id.")
 
@@ -87,6 +88,11 @@ def list_sets() -> None:
     help="Where results.json, report.md, report.html and the charts go (default outputs/bench/<index>).",
 )
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse a set whose qrels name relevant documents missing from its corpus (default: warn and go on).",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
 def bench_command(
     index_name,
@@ -101,6 +107,7 @@ def bench_command(
     runtime,
     output_dir,
     keep,
+    strict,
     list_only,
 ) -> None:
     """Compare BM25, the sparse model and their hybrid on a Korean retrieval set.
@@ -118,18 +125,12 @@ def bench_command(
       ko-sparse bench --index miracl-ko-perturbed:josa --model outputs/v21.3/best --model outputs/v21.2/best
       ko-sparse bench --index miracl-ko --engine opensearch --host localhost:9200 --model outputs/tiny/best
       ko-sparse bench --index medical --model outputs/tiny/best --runtime onnx
+      ko-sparse bench --index path/to/beir-folder --model outputs/tiny/best --strict
     """
     if list_only:
         list_sets()
         return
-    chosen = [s.strip() for s in systems.split(",") if s.strip()]
-    unknown = sorted(set(chosen) - set(SYSTEMS))
-    if unknown:
-        raise click.UsageError(f"--systems: unknown {unknown}; choose from {', '.join(SYSTEMS)}")
-    if ("sparse" in chosen or "hybrid" in chosen) and not models:
-        raise click.UsageError(
-            "--systems sparse/hybrid need --model (e.g. outputs/tiny/best from `ko-sparse train --preset tiny`)"
-        )
+    chosen = chosen_systems(systems, models)
     from ko_sparse.bench.report import drop_table, table, write_report
     from ko_sparse.bench.runner import run_benchmark
     from ko_sparse.data.retrieval_sets import UnknownSetError, load_set
@@ -140,6 +141,7 @@ def bench_command(
         except UnknownSetError as error:
             raise click.UsageError(str(error)) from error
         click.echo(f"{dataset.name}: {dataset.summary()}")
+    missing = missing_documents_note(dataset, strict)
     connection = cluster.connection() if engine == "opensearch" else None
     with user_errors(), cluster_errors(connection or ""):
         built, notes, cleanup = build_systems(
@@ -163,7 +165,7 @@ def bench_command(
         "batch_size": batch_size,
         "runtime": runtime,
         "prune": list(prunings),
-        "notes": notes,
+        "notes": [*missing, *notes],
         "machine": f"{platform.processor() or platform.machine()}",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **versions(),
@@ -173,9 +175,40 @@ def bench_command(
     click.echo(table(results))
     if any(r.clean_metrics for r in results):
         click.echo("\n" + drop_table(results))
-    for note in [*dataset.notes, *notes]:
+    for note in [*dataset.notes, *missing, *notes]:
         click.echo(f"note: {note}")
     click.echo(f"report: {output_dir / 'report.md'} and {output_dir / 'report.html'}")
+
+
+def chosen_systems(systems: str, models: tuple[str, ...]) -> list[str]:
+    """The ``--systems`` list, checked: known names, and a ``--model`` for sparse and hybrid."""
+    chosen = [s.strip() for s in systems.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SYSTEMS))
+    if unknown:
+        raise click.UsageError(f"--systems: unknown {unknown}; choose from {', '.join(SYSTEMS)}")
+    if ("sparse" in chosen or "hybrid" in chosen) and not models:
+        raise click.UsageError(
+            "--systems sparse/hybrid need --model (e.g. outputs/tiny/best from `ko-sparse train --preset tiny`)"
+        )
+    return chosen
+
+
+def missing_documents_note(dataset, strict: bool) -> list[str]:
+    """Warn (on stderr, and in the report) about relevant documents the corpus lacks; refuse with ``strict``."""
+    missing = dataset.missing_relevant_documents()
+    if not missing:
+        return []
+    shown = ", ".join(missing[:SHOWN_IDS]) + (
+        f" and {len(missing) - SHOWN_IDS} more" if len(missing) > SHOWN_IDS else ""
+    )
+    message = (
+        f"the qrels name {len(missing)} relevant document(s) that the corpus lacks ({shown}); no system can "
+        "retrieve them, so they count as misses"
+    )
+    if strict:
+        raise click.UsageError(f"{dataset.name}: {message} (--strict)")
+    click.echo(f"warning: {message}; --strict refuses such a set", err=True)
+    return [message]
 
 
 def versions() -> dict[str, str]:

@@ -7,8 +7,7 @@ from contextlib import contextmanager
 
 import click
 
-from ko_sparse.errors import DataError
-from ko_sparse.model.splade import ModelLoadError
+from ko_sparse.errors import DataError, ModelLoadError
 from ko_sparse.opensearch.client import DEFAULT_HOST, ClusterConnection
 from ko_sparse.train.config import ConfigError
 

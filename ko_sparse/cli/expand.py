@@ -36,6 +36,10 @@ def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json
     Example:
       ko-sparse expand "당뇨병 치료" --model outputs/tiny/best --top-k 10
     """
+    blank = [number for number, text in enumerate(texts, start=1) if not text.strip()]
+    if blank:
+        which = ", ".join(f"#{number}" for number in blank)
+        raise click.UsageError(f'TEXT {which} is empty: give the text to expand, e.g. ko-sparse expand "당뇨병 치료"')
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.model.expansion import expand
 

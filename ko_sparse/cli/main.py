@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -33,11 +34,21 @@ def cli() -> None:
       ko-sparse index     put your corpus into OpenSearch (sparse, BM25 and hybrid in one index)
       ko-sparse search    search it, and see why each document came back
     """
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Hide library output a user cannot act on: transformers' warnings and download bars, datasets'
+    "Saving the dataset" bars (``HF_DATASETS_DISABLE_PROGRESS_BARS=0`` shows them), and accelerate's
+    "Removed shared tensor {'decoder.weight'}" on every save (the MLM decoder is tied to the embeddings
+    and re-tied on load). ko-sparse's own progress bars stay."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
 
 
 cli.add_command(train_command)

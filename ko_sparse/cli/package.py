@@ -55,6 +55,11 @@ from ko_sparse.usage import peak_resident_bytes
     help="Encoder model format: TorchScript (.pt, ML-Commons' PyTorch engine) or ONNX (.onnx, its ONNX "
     "Runtime engine; needs the [onnx] extra).",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a previous package in --output (only files ko-sparse wrote there; others are never touched).",
+)
 def package_command(
     model_dir: Path,
     output_dir: Path,
@@ -64,6 +69,7 @@ def package_command(
     idf_corpus: Path | None,
     name: str | None,
     model_format: str,
+    overwrite: bool,
 ) -> None:
     """Turn a trained model into OpenSearch ML-Commons sparse model files.
 
@@ -72,13 +78,15 @@ def package_command(
     and sequence axes run by ONNX Runtime. Checks that the exported and the eager model agree on Korean
     sentences at other batch sizes and lengths, and writes the flat zip (model .pt/.onnx +
     tokenizer.json), its model config JSON with the sha256, package.json and a model card. Refuses to
-    write when the verification fails.
+    write when the verification fails, and into a folder that is not empty unless --overwrite (which
+    replaces only the files of a previous package there).
 
     \b
     Examples:
       ko-sparse package outputs/tiny/best --output outputs/tiny/package
       ko-sparse package outputs/tiny/best --output outputs/tiny/package-onnx --format onnx
       ko-sparse package outputs/tiny/best --output pkg --mode doc-only --idf-corpus corpus.jsonl
+      ko-sparse package outputs/tiny/best --output outputs/tiny/package --overwrite
     """
     from ko_sparse.export.package import PackagingError, package_model
     from ko_sparse.export.token_strings import TokenCollisionError
@@ -95,6 +103,7 @@ def package_command(
                 idf_corpus,
                 name or _default_name(model_dir),
                 model_format,
+                overwrite,
             )
         except (PackagingError, TokenCollisionError) as error:
             raise click.ClickException(str(error)) from error

@@ -58,6 +58,11 @@ class RetrievalSet:
     def summary(self) -> str:
         return f"{len(self.queries)} queries, {len(self.corpus):,} documents"
 
+    def missing_relevant_documents(self) -> list[str]:
+        """Relevant documents of the scored queries that the corpus lacks (sorted): no system can find them."""
+        judged = {doc_id for qid in self.queries for doc_id, grade in self.qrels[qid].items() if grade > 0}
+        return sorted(judged - self.corpus.keys())
+
 
 @dataclass(frozen=True)
 class SetInfo:

@@ -31,6 +31,7 @@ from ko_sparse.model.doc_only import SparseModel, load_model
 from ko_sparse.model.idf import IDF_FILE, idf_json, idf_vector
 
 MANIFEST = "package.json"
+MODEL_CARD = "README.md"
 MODE_DESCRIPTIONS = {
     "bi": "documents and queries encoded by the model",
     "doc-only": "documents encoded by the model, queries tokenized and IDF-weighted",
@@ -96,6 +97,10 @@ class Manifest:
     ko_sparse_version: str = __version__
     torch_version: str = field(default_factory=lambda: torch.__version__)
 
+    def files(self) -> list[str]:
+        """Every file ``package`` wrote for this manifest."""
+        return [*(name for a in self.artifacts for name in (a.file, a.config_file)), MANIFEST, MODEL_CARD]
+
     def artifact(self, function_name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.function_name == function_name), None)
 
@@ -123,13 +128,15 @@ def package_model(
     idf_corpus: str | Path | None = None,
     name: str | None = None,
     model_format: str = "torchscript",
+    overwrite: bool = False,
 ) -> tuple[Manifest, Verification]:
     """Export, verify and write the artifacts; raises :class:`PackagingError` when verification fails.
 
     ``mode`` None follows the model: doc-only models get the query tokenizer model too.
-    ``model_format`` is ``torchscript`` or ``onnx`` (the document/bi-encoder model's format).
+    ``model_format`` is ``torchscript`` or ``onnx`` (the document/bi-encoder model's format). ``output_dir``
+    must be new or empty; with ``overwrite``, a previous package there is replaced (see :func:`replaceable`).
     """
-    model = load_model(model_dir, max_length)
+    model = load_model(model_dir, max_length, setting="MODEL_DIR")
     mode = mode or ("doc-only" if model.doc_only else "bi")
     if mode not in MODES:
         raise PackagingError(f"--mode {mode!r}: expected one of {MODES}")
@@ -141,6 +148,8 @@ def package_model(
         raise PackagingError(f"--prune-ratio {prune_ratio}: expected 0 <= ratio < 1")
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     name = name or f"ko-sparse-{model_dir.resolve().name}"
+    stale = replaceable(output_dir, planned_files(name, mode), overwrite)
+    idf = _idf(model, idf_corpus) if mode == "doc-only" else None
     encoder = model.encoder
     module = eager_module(encoder, prune_ratio)
     check_no_collisions(encoder.tokenizer)
@@ -150,6 +159,8 @@ def package_model(
     try:
         with tempfile.TemporaryDirectory(dir=output_dir, prefix=".export-") as work:
             exported, verification = _export_and_verify(module, encoder, max_length, model_format, Path(work))
+            for file in stale:
+                (output_dir / file).unlink()
             artifacts = [
                 _write_artifact(
                     output_dir,
@@ -164,8 +175,7 @@ def package_model(
         if created:  # a failed export leaves nothing behind
             shutil.rmtree(output_dir, ignore_errors=True)
         raise
-    if mode == "doc-only":
-        idf = _idf(model, idf_corpus)
+    if idf is not None:
         artifacts.append(
             _write_artifact(
                 output_dir,
@@ -182,7 +192,7 @@ def package_model(
         name, mode, str(model_dir.resolve()), max_length, prune_ratio, artifacts, verification.summary()
     )
     manifest.save(output_dir)
-    (output_dir / "README.md").write_text(model_card(manifest), encoding="utf-8")
+    (output_dir / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
     return manifest, verification
 
 
@@ -198,6 +208,44 @@ def _export_and_verify(
     if not verification.passed:
         raise PackagingError(f"{verification.summary()}; the exported model is not written")
     return exported, verification
+
+
+def planned_files(name: str, mode: str) -> list[str]:
+    """The files a package named ``name`` consists of (as :meth:`Manifest.files` lists them once written)."""
+    kinds = ["encoder", "tokenizer"] if mode == "doc-only" else ["encoder"]
+    return [*(f"{name}-{kind}{suffix}" for kind in kinds for suffix in (".zip", ".config.json")), MANIFEST, MODEL_CARD]
+
+
+def replaceable(output_dir: Path, planned: list[str], overwrite: bool) -> list[str]:
+    """Check ``output_dir`` before anything is traced; return the previous package's files to remove.
+
+    A folder with anything in it is refused unless ``overwrite``; then only files a previous
+    ``ko-sparse package`` wrote there (its ``package.json`` lists them) are replaced or removed, and the
+    run is refused when one it would write is someone else's (a hand-written README.md)."""
+    if not output_dir.exists():
+        return []
+    if not output_dir.is_dir():
+        raise PackagingError(f"--output {output_dir} is a file, not a folder")
+    present = sorted(entry.name for entry in output_dir.iterdir())
+    if not present:
+        return []
+    if not overwrite:
+        shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+        raise PackagingError(
+            f"--output {output_dir} is not empty ({shown}): choose a new or empty folder, or add --overwrite "
+            "to replace a previous package there (files ko-sparse did not write are left alone)"
+        )
+    try:
+        ours = set(Manifest.load(output_dir).files())
+    except (PackagingError, ValueError, TypeError, KeyError):
+        ours = set()
+    foreign = [file for file in planned if file in present and file not in ours]
+    if foreign:
+        raise PackagingError(
+            f"--overwrite: {output_dir} holds {', '.join(foreign)}, which ko-sparse did not write and this "
+            "package would replace; move it or choose another --output"
+        )
+    return sorted(file for file in ours - set(planned) if file in present)
 
 
 def _idf(model: SparseModel, idf_corpus: str | Path | None) -> dict[str, float]:

@@ -19,9 +19,10 @@ from sentence_transformers import SparseEncoder
 from sentence_transformers.base.modules import Router
 from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding
 
+from ko_sparse.errors import ModelLoadError
 from ko_sparse.model.idf import IDF_FILE, idf_json
 from ko_sparse.model.onnx_runtime import OnnxSparseModel
-from ko_sparse.model.splade import ModelLoadError, load_encoder, special_token_ids, suppress_special_tokens
+from ko_sparse.model.splade import load_encoder, special_token_ids, suppress_special_tokens
 
 
 @dataclass

@@ -19,12 +19,11 @@ from sentence_transformers.sparse_encoder.modules import SpladePooling
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING
 
+from ko_sparse.errors import ModelLoadError
+from ko_sparse.model.hub import check_model_source
+
 SPECIAL_TOKEN_BIAS = -1.0e4
 DEFAULT_BASE_MODEL = "skt/A.X-Encoder-base"
-
-
-class ModelLoadError(ValueError):
-    """A base model or a saved model that cannot serve as a SPLADE encoder."""
 
 
 def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -66,6 +65,7 @@ def is_saved_encoder(path: str | os.PathLike) -> bool:
 
 
 def _check_masked_lm(base_model: str, setting: str) -> None:
+    check_model_source(base_model, setting)
     try:
         config = AutoConfig.from_pretrained(base_model)
     except (OSError, ValueError) as error:

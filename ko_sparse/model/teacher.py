@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ko_sparse.model.splade import ModelLoadError
+from ko_sparse.errors import ModelLoadError
+from ko_sparse.model.hub import check_model_source
 
 Scorer = Callable[[list[tuple[str, str]]], list[float]]
 
@@ -19,6 +20,7 @@ def teacher_kind(name: str) -> str:
     if modules.is_file():
         text = modules.read_text(encoding="utf-8")
         return "sparse" if "SpladePooling" in text or "Router" in text else "dense"
+    check_model_source(name, "--teacher")
     try:
         config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as error:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
 from ko_sparse.resources import TOKENIZER_DIR
@@ -99,7 +100,7 @@ def _learn_identity(model: ModernBertForMaskedLM, tokenizer, steps: int, seed: i
     random.Random(seed).shuffle(sentences)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for step in range(steps):
+    for step in tqdm(range(steps), desc="Preparing the tiny base model (once, then cached)", unit="step"):
         start = (step * batch_size) % len(sentences)
         features = tokenizer(
             sentences[start : start + batch_size], padding=True, truncation=True, max_length=32, return_tensors="pt"

@@ -1,5 +1,5 @@
 """What ko-sparse adds to ``SparseEncoderTrainer`` as callbacks: the best model saved on each improvement,
-the history written as it grows, and Ctrl-C turned into a resumable checkpoint."""
+the history written as it grows, a quiet progress bar, and Ctrl-C turned into a resumable checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from sentence_transformers.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
 from sentence_transformers.sparse_encoder.losses import SpladeLoss
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import ProgressCallback, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ko_sparse.train.history import TrainingHistory
 from ko_sparse.usage import peak_resident_bytes
@@ -61,6 +61,27 @@ class HistoryWriter(TrainerCallback):
 
     def on_log(self, args, state: TrainerState, control, **kwargs):
         self.write(state)
+
+
+class TrainingProgress(ProgressCallback):
+    """The library's progress bar with the latest loss on it, instead of a printed dict per log (every
+    logged value is in ``training_history.json``); each evaluation is one line with the metric that picks
+    the best model."""
+
+    def __init__(self, primary_metric: Callable[[], str]) -> None:
+        super().__init__()
+        self.primary_metric = primary_metric
+
+    def on_log(self, args, state: TrainerState, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or self.training_bar is None or not logs:
+            return
+        if "loss" in logs:
+            self.training_bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+        key = f"eval_{self.primary_metric()}"
+        if key in logs:  # the trainer appended ``logs`` to the history before calling back
+            earlier = [record[key] for record in state.log_history[:-1] if key in record]
+            best = " (best so far)" if not earlier or logs[key] > max(earlier) else ""
+            self.training_bar.write(f"step {state.global_step}: {self.primary_metric()} {logs[key]:.4f}{best}")
 
 
 class GracefulInterrupt(TrainerCallback):

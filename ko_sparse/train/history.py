@@ -13,6 +13,7 @@ COMPONENT_LABELS = {
     "query_regularizer_loss": "FLOPS (queries)",
     "base_loss": "ranking loss",
 }
+NEGATIVE_TOTAL = "0: below it, the self and synonym rewards\n(negative terms) outweigh the penalties"
 NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "step")
 
 
@@ -53,7 +54,15 @@ class TrainingHistory:
         return cls(train=data["train"], eval=data["eval"], primary=data.get("primary_metric", "mrr"))
 
     def plot(self, path: str | Path) -> None:
-        """Losses on top (total, each weighted component, FLOPS), evaluation metrics below."""
+        """Write :meth:`figure` as a PNG."""
+        import matplotlib.pyplot as plt
+
+        figure = self.figure()
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+
+    def figure(self):
+        """Losses on top (total, each weighted component, FLOPS), evaluation metrics below; every line labelled."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -70,8 +79,7 @@ class TrainingHistory:
         self._plot_metrics(axes[1, 1], recalls[:4], "Recall")
         self._plot_metrics(axes[1, 2], [k for k in ranking if k != self.primary][:4], "Other metrics")
         figure.tight_layout()
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
+        return figure
 
     def _plot_total(self, axis) -> None:
         axis.plot([r["step"] for r in self.train], [r["loss"] for r in self.train], "-o", ms=3, label="train")
@@ -84,17 +92,10 @@ class TrainingHistory:
                 ms=3,
                 label="validation",
             )
-        axis.axhline(0, color="grey", lw=0.8)
-        axis.set_title("Total loss")
-        axis.text(
-            0.01,
-            0.01,
-            "the token-activation terms are rewards (negative),\nso the total can fall below zero",
-            transform=axis.transAxes,
-            fontsize=7,
-            va="bottom",
-            color="dimgrey",
-        )
+        if any(key in record for record in self.train for key in ("self", "synonym")):
+            # the notebook recipe's token-activation terms are rewards: the sum can go below zero
+            axis.axhline(0, color="grey", lw=0.8, label=NEGATIVE_TOTAL)
+        axis.set_title("Total loss (weighted sum of the components)")
         _finish(axis)
 
     def _plot_components(self, axis, keys: list[str], title: str) -> None:
@@ -118,7 +119,7 @@ class TrainingHistory:
                 color="r",
                 linestyle="--",
                 alpha=0.5,
-                label=f"best {best[self.primary]:.3f} (step {best['step']})",
+                label=f"best model: {best[self.primary]:.3f} (step {best['step']})",
             )
         axis.set_ylim(0, 1)
         axis.set_title(title)

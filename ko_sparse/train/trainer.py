@@ -18,7 +18,7 @@ from datasets import Dataset
 from sentence_transformers import SparseEncoder
 from sentence_transformers.base.evaluation import BaseEvaluator
 from sentence_transformers.sparse_encoder import SparseEncoderTrainer
-from transformers import TrainerCallback
+from transformers import ProgressCallback, TrainerCallback
 
 from ko_sparse.data.paraphrase_triplets import BUILTIN_PREFIX, resolve_builtin
 from ko_sparse.data.retrieval import load_eval_retrieval
@@ -33,7 +33,14 @@ from ko_sparse.model.max_pooled_decoder import fused_max_pooling
 from ko_sparse.model.splade import load_encoder, special_token_ids
 from ko_sparse.paths import cache_dir
 from ko_sparse.train.arguments import training_arguments
-from ko_sparse.train.callbacks import BestModelSaver, FlopsWarmup, GracefulInterrupt, HistoryWriter, PeakMemory
+from ko_sparse.train.callbacks import (
+    BestModelSaver,
+    FlopsWarmup,
+    GracefulInterrupt,
+    HistoryWriter,
+    PeakMemory,
+    TrainingProgress,
+)
 from ko_sparse.train.config import ConfigError, TrainConfig
 from ko_sparse.train.history import TrainingHistory
 
@@ -177,6 +184,8 @@ class Training:
                 FlopsWarmup(loss, self.config.loss.flops_warmup_steps),
             ],
         )
+        if trainer.pop_callback(ProgressCallback) is not None:  # absent with disable_tqdm
+            trainer.add_callback(TrainingProgress(self._primary_metric))
         return trainer, interrupt, history
 
     def _primary_metric(self) -> str:
