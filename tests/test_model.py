@@ -115,3 +115,19 @@ def test_a_folder_without_a_model_and_a_missing_path_are_named(tmp_path):
         load_encoder(tmp_path)
     with pytest.raises(ModelLoadError, match="no such model folder"):
         load_encoder(tmp_path / "missing" / "model")
+
+
+def test_the_identity_warm_up_reproduces_ids_no_bundled_sentence_contains(tmp_path, tokenizer):
+    """The vocabulary's rows stay fixed while the layers learn to pass each token through, so the warm-up
+    holds for ids the bundled sentences never show (the demo's 당뇨병 and 치료)."""
+    from ko_sparse.model.splade import load_encoder
+    from ko_sparse.model.tiny import TinyModelSpec, build_tiny_mlm
+    from ko_sparse.resources.parakqc import read_parakqc_sets
+
+    seen = {i for group in read_parakqc_sets() for s in group for i in tokenizer(s).input_ids}
+    own = set(tokenizer("당뇨병 치료", add_special_tokens=False).input_ids)
+    assert own and not own & seen  # the case the warm-up must cover
+    spec = TinyModelSpec(hidden_size=32, num_layers=1, identity_steps=60, initial_active_ids=100)
+    encoder = load_encoder(build_tiny_mlm(spec, tmp_path / "mlm"), max_length=16)
+    vector = encoder.encode("당뇨병 치료", convert_to_tensor=True).to_dense()
+    assert set(vector.topk(len(own)).indices.tolist()) == own  # its own tokens weigh most

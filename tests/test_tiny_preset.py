@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 from sentence_transformers import SparseEncoder
@@ -26,5 +29,25 @@ def test_tiny_preset_learns(tmp_path):
     best = SparseEncoder(str(tmp_path / "best"), device="cpu")
     vector = best.encode("당뇨병 치료", convert_to_tensor=True).to_dense()
     assert (vector > 0).sum() > 0
-    expand = CliRunner().invoke(cli, ["expand", "당뇨병 치료", "--model", str(tmp_path / "best"), "--json"])
+    expand = CliRunner().invoke(
+        cli, ["expand", "당뇨병 치료", "--model", str(tmp_path / "best"), "--top-k", "10", "--json"]
+    )
     assert expand.exit_code == 0, expand.output
+    top = [token["token"] for token in json.loads(expand.output)[0]["tokens"]]
+    assert {"당뇨병", "치료"} <= set(top[:10]), top  # the demo's query keeps its own words
+    assert medical_ndcg(tmp_path / "best", tmp_path / "bench") >= 0.8
+
+
+@pytest.mark.slow
+def test_tiny_doc_only_preset_ranks_the_medical_set(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--preset", "tiny", "--mode", "doc-only", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert medical_ndcg(tmp_path / "best", tmp_path / "bench") >= 0.8
+
+
+def medical_ndcg(model: Path, output: Path) -> float:
+    """The model's nDCG@10 on the bundled ``medical`` set, as ``make demo`` shows it."""
+    bench = CliRunner().invoke(cli, ["bench", "--index", "medical", "--model", str(model), "--output", str(output)])
+    assert bench.exit_code == 0, bench.output
+    systems = json.loads((output / "results.json").read_text())["systems"]
+    return next(s["metrics"]["ndcg@10"] for s in systems if s["name"].startswith("sparse"))

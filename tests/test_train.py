@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +169,50 @@ def test_every_curve_is_labelled_and_a_negative_total_is_explained():
     total = figure.axes[0]
     assert any("below it, the self and synonym rewards" in text.get_text() for text in total.get_legend().get_texts())
     assert "best model: 0.300 (step 3)" in [line.get_label() for line in figure.axes[3].get_lines()]
+
+
+def test_the_first_run_shows_its_progress_and_no_library_noise(tmp_path):
+    """As a user sees it, in a fresh cache: a bar while the tiny base model is prepared, one line per
+    evaluation, no per-log dicts, no "Saving the dataset" bars, no "Removed shared tensor" warnings."""
+    settings = [
+        "model.base_model=tiny:16x1",
+        "model.max_length=16",
+        "training.batch_size=4",
+        "training.max_steps=4",
+        "training.log_steps=2",
+        "training.save_steps=2",
+        "eval.every_steps=2",
+        "eval.num_distractors=20",
+        "eval.max_anchors=10",
+    ]
+    command = [sys.executable, "-m", "ko_sparse", "train", "--preset", "tiny", "--output-dir", str(tmp_path / "run")]
+    run = subprocess.run(
+        [*command, *(argument for setting in settings for argument in ("--set", setting))],
+        env={**os.environ, "KO_SPARSE_CACHE": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "Preparing the tiny base model (once, then cached)" in output and "150/150" in output
+    assert re.search(r"step 2: synonyms_mrr \d\.\d{4}", output) and "Done: 4 steps" in output
+    for noise in ("Removed shared tensor", "Saving the dataset", "{'loss'", "'eval_loss'", "warmup_ratio"):
+        assert noise not in output, noise
+    history = TrainingHistory.load(tmp_path / "run" / "training_history.json")  # what the dicts said is kept
+    assert [r["step"] for r in history.train] == [2, 4] and "grad_norm" in history.train[0]
+
+
+def test_a_frozen_vocabulary_keeps_every_ids_rows_and_trains_the_layers(tmp_path):
+    from ko_sparse.model.splade import mlm_of
+
+    training = Training(tiny_config(tmp_path, "model.freeze_vocabulary=true"))
+    mlm = mlm_of(training.model)
+    before = {name: p.detach().clone() for name, p in mlm.named_parameters()}
+    training.train()
+    after = dict(mlm.named_parameters())
+    frozen = {"model.embeddings.tok_embeddings.weight", "decoder.bias"}  # the decoder's weight is tied
+    assert all(torch.equal(before[name], after[name]) for name in frozen)
+    assert not any(after[name].requires_grad for name in frozen)
+    changed = [name for name in before if name not in frozen and not torch.equal(before[name], after[name])]
+    assert "head.dense.weight" in changed and any(name.startswith("model.layers.") for name in changed)

@@ -127,3 +127,18 @@ def _check_splade_layout(encoder: SparseEncoder, path: str) -> None:
 def mlm_of(encoder: SparseEncoder) -> PreTrainedModel:
     """The Hugging Face masked-LM inside an encoder."""
     return encoder[0].auto_model
+
+
+def freeze_vocabulary(encoder: SparseEncoder) -> int:
+    """Stop training the per-id parameters (input embeddings, MLM decoder weight and bias); returns how
+    many were frozen.
+
+    What stays trainable is shared by all ids (the layers and the MLM head's transform). Trained on a
+    small corpus, the per-id parameters of the ids it never contains only ever get the sparsity
+    penalty's gradient, so those ids die: a text made of them loses its own tokens.
+    """
+    mlm = mlm_of(encoder)
+    parameters = {mlm.get_input_embeddings().weight, *mlm.get_output_embeddings().parameters()}
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    return sum(parameter.numel() for parameter in parameters)

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
+from ko_sparse.model.splade import special_token_ids
 from ko_sparse.resources import TOKENIZER_DIR
 from ko_sparse.resources.parakqc import read_parakqc_sets
 
@@ -27,8 +28,9 @@ class TinyModelSpec:
 
     A pretrained MLM predicts the tokens it is given; SPLADE training builds on that (a token can
     only gain weight where its logit is already positive). The random model learns it in
-    ``identity_steps`` steps of reproducing its input on bundled Korean sentences (about a minute on
-    2 cores, once: the result is cached). Then the MLM decoder bias is calibrated so that the model
+    ``identity_steps`` steps of reproducing its input (about a minute on 2 cores, once: the result is
+    cached), on bundled Korean sentences and, for ``random_share`` of each batch, on random sequences
+    of ids drawn from the whole vocabulary. Then the MLM decoder bias is calibrated so that the model
     activates about ``initial_active_ids`` ids per sentence, as a pretrained MLM does, instead of
     nearly all 50,000.
     """
@@ -39,6 +41,7 @@ class TinyModelSpec:
     max_positions: int = 512
     initial_active_ids: int = 200
     identity_steps: int = 150
+    random_share: float = 0.5
     seed: int = 0
 
     @classmethod
@@ -62,7 +65,7 @@ class TinyModelSpec:
         """A folder name that changes whenever the built model would."""
         return (
             f"tiny-{self.hidden_size}x{self.num_layers}-identity{self.identity_steps}"
-            f"-active{self.initial_active_ids}-seed{self.seed}"
+            f"-random{round(100 * self.random_share)}-fixedrows-active{self.initial_active_ids}-seed{self.seed}"
         )
 
 
@@ -87,28 +90,53 @@ def build_tiny_mlm(spec: TinyModelSpec, output_dir: str | Path) -> Path:
     )
     torch.manual_seed(spec.seed)
     model = ModernBertForMaskedLM(config)
-    _learn_identity(model, tokenizer, spec.identity_steps, spec.seed)
+    _learn_identity(model, tokenizer, spec)
     _calibrate_decoder_bias(model, tokenizer, spec.initial_active_ids)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
 
 
-def _learn_identity(model: ModernBertForMaskedLM, tokenizer, steps: int, seed: int, batch_size: int = 32) -> None:
-    """Train the MLM to predict each input token at its own position (cross-entropy, no masking)."""
+def _learn_identity(
+    model: ModernBertForMaskedLM, tokenizer, spec: TinyModelSpec, batch_size: int = 32, length: int = 32
+) -> None:
+    """Train the MLM to predict each input token at its own position (cross-entropy, no masking).
+
+    Korean sentences alone leave most of the 50,000 ids unseen, and an unseen id is not reproduced: its
+    embedding is its decoder row (tied), which the training pushed away from every hidden state, so as an
+    input it activates thousands of ids, and a long document full of unseen ids activated nearly the whole
+    vocabulary. Random id sequences over the whole vocabulary teach every id to reproduce itself.
+    """
     sentences = [sentence for group in read_parakqc_sets() for sentence in group]
-    random.Random(seed).shuffle(sentences)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    random.Random(spec.seed).shuffle(sentences)
+    generator = torch.Generator().manual_seed(spec.seed)
+    vocabulary = torch.tensor(sorted(set(range(len(tokenizer))) - set(special_token_ids(tokenizer))))
+    random_rows = round(batch_size * spec.random_share)
+    sentence_rows = batch_size - random_rows
+    vocabulary_rows = [model.get_input_embeddings().weight, model.decoder.bias]  # tied: the decoder's rows too
+    for parameter in vocabulary_rows:
+        parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     model.train()
-    for step in tqdm(range(steps), desc="Preparing the tiny base model (once, then cached)", unit="step"):
-        start = (step * batch_size) % len(sentences)
+    for step in tqdm(range(spec.identity_steps), desc="Preparing the tiny base model (once, then cached)", unit="step"):
+        start = (step * sentence_rows) % len(sentences)
         features = tokenizer(
-            sentences[start : start + batch_size], padding=True, truncation=True, max_length=32, return_tensors="pt"
+            sentences[start : start + sentence_rows],
+            padding="max_length",
+            truncation=True,
+            max_length=length,
+            return_tensors="pt",
         )
-        labels = features["input_ids"].masked_fill(features["attention_mask"] == 0, -100)
-        model(**features, labels=labels).loss.backward()
+        random_ids = vocabulary[torch.randint(len(vocabulary), (random_rows, length), generator=generator)]
+        random_ids[:, 0], random_ids[:, -1] = tokenizer.cls_token_id, tokenizer.sep_token_id
+        input_ids = torch.cat([features["input_ids"], random_ids])
+        attention_mask = torch.cat([features["attention_mask"], torch.ones_like(random_ids)])
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    for parameter in vocabulary_rows:
+        parameter.requires_grad_(True)
 
 
 @torch.no_grad()

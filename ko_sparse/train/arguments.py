@@ -60,6 +60,7 @@ def training_arguments(
         eval_steps=every,
         eval_on_start=not resume,  # a resumed run already evaluated its start
         report_to="none",
+        disable_tqdm=False,  # the library's default hides the bar when transformers logs only errors (our CLI)
         batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss.recipe == "retrieval" else BatchSamplers.BATCH_SAMPLER,
     )
     if doc_only:

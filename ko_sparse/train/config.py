@@ -32,6 +32,7 @@ class ModelConfig:
     attn_implementation: str | None = None
     mode: str = "bi"  # bi: the model encodes queries and documents; doc-only: queries are IDF-weighted tokens
     idf_trainable: bool = False
+    freeze_vocabulary: bool = False  # train the layers only, not the per-id embeddings and decoder rows
 
     def __post_init__(self) -> None:
         if self.mode not in ("bi", "doc-only"):

@@ -30,7 +30,7 @@ from ko_sparse.model.base_models import resolve_base_model
 from ko_sparse.model.doc_only import doc_only_model, save_model
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.max_pooled_decoder import fused_max_pooling
-from ko_sparse.model.splade import load_encoder, special_token_ids
+from ko_sparse.model.splade import freeze_vocabulary, load_encoder, special_token_ids
 from ko_sparse.paths import cache_dir
 from ko_sparse.train.arguments import training_arguments
 from ko_sparse.train.callbacks import (
@@ -118,6 +118,8 @@ class Training:
         model_config = self.config.model
         base_model = resolve_base_model(model_config.base_model, cache_dir() / "models")
         encoder = load_encoder(base_model, model_config.max_length, model_config.attn_implementation)
+        if model_config.freeze_vocabulary:
+            freeze_vocabulary(encoder)
         if not self.doc_only:
             return encoder
         train = self.splits["train"]
