@@ -267,7 +267,7 @@ def pipeline_ingest(runs: Runs, package: Path, model_dir: Path, sample: Path, lo
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = arguments(argv, __doc__, "CPU-sized: tiny:64x2", repeat=5)
+    args = arguments(argv, __doc__, "CPU-sized: tiny:64x2")
     spec = "tiny:64x2" if args.quick else "tiny:768x22"
     documents = DOCUMENTS
     work = cache_dir() / "benchmarks" / "index_scale"
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
             runs.delete()
     final = timed[-1]
     encode_rate, analyse_rate = encoding_rates(cold, documents, work / f"encoding-{model_dir.name}.json")
-    rates = [run["documents_per_second"] for run in timed]
+    rates = [run["documents_per_second"] for run in timed]  # each repeat's, reported as median and range
     model = f"{spec}, {ACTIVE_IDS} active ids per sentence"
     shape = dict(
         model=model,
@@ -312,13 +312,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     report(
         "index_scale_bulk",
-        statistics.median(rates),
+        rates,
         "documents/s",
         "opensearch-py helpers.bulk, one stream, same prepared documents",
-        statistics.median(peers),
-        range=[min(rates), max(rates)],
-        peer_range=[min(peers), max(peers)],
-        repeats=len(rates),
+        peers,
         index_size_bytes=final["index_size_bytes"],
         documents_in_index=final["documents_in_index"],
         encode_documents_per_second=round(encode_rate, 1),
@@ -328,20 +325,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     report(
         "index_scale_client_memory",
-        statistics.median(memory[documents]),
+        memory[documents],
         "MB peak RSS",
         f"the same at {documents // 2:,} documents",
-        statistics.median(memory[documents // 2]),
+        memory[documents // 2],
         higher_is_better=False,
-        range=[min(memory[documents]), max(memory[documents])],
         **shape,
     )
     report(
         "index_scale_query_p50",
-        statistics.median(measured["sparse"]),
+        measured["sparse"],
         "ms",
         "BM25 match query (same index)",
-        statistics.median(measured["bm25"]),
+        measured["bm25"],
         higher_is_better=False,
         p99_ms=percentile(measured["sparse"], 99),
         peer_p99_ms=percentile(measured["bm25"], 99),

@@ -43,7 +43,10 @@ def quiet_libraries() -> None:
     "Removed shared tensor {'decoder.weight'}" on every save (the MLM decoder is tied to the embeddings
     and re-tied on load). ko-sparse's own progress bars stay."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if os.environ.get("HF_DATASETS_DISABLE_PROGRESS_BARS") != "0":  # the variable is read at import: too late here
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()
