@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -61,13 +62,15 @@ def run_index(arguments: list[str]) -> dict:
 
 
 def start_index(arguments: list[str], log: Path) -> subprocess.Popen:
-    """``ko-sparse index`` in its own process (to be killed or interrupted)."""
+    """``ko-sparse index`` in its own process (to be killed or interrupted). Ctrl-C reaches it as in a
+    terminal even when the tests run in a background job, which starts children with SIGINT ignored."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "ko_sparse", *arguments],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=environment,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

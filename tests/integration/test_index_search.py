@@ -100,15 +100,17 @@ def test_local_and_pipeline_encoding_give_the_same_top_ten(
     opensearch, opensearch_url, ml, local_index, trained_tiny_model, corpus, tmp_path
 ):
     from ko_sparse.export.package import package_model
+    from ko_sparse.opensearch.preflight import cluster_facts
     from ko_sparse.opensearch.register import Registrar
 
     manifest, _ = package_model(trained_tiny_model, tmp_path / "package", max_length=int(MAX_LENGTH))
     registrar = Registrar(opensearch, progress=False)
     group = registrar.model_group("ko-sparse-test-index")
-    model_id = registrar.register(tmp_path / "package", manifest.artifacts[0], group, True).model_id
+    registered = registrar.register(tmp_path / "package", manifest.artifacts[0], group, True)
+    model_id = registered.model_id
     opensearch.indices.delete(index=PIPELINE, ignore_unavailable=True)
     try:
-        registrar.deploy(model_id)
+        registrar.deploy(registered, cluster_facts(opensearch, opensearch_url))
         summary = run_index(
             index_arguments(
                 opensearch_url,
