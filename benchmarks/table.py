@@ -13,12 +13,17 @@ START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
 def latest_records() -> list[dict]:
-    """The last line of each ``results/*.jsonl``, by file name."""
+    """The last figure of each ``results/*.jsonl`` at each size (the production-size stand-in's figures
+    are rows of their own, named ``NAME [full size]``), by file name."""
     records = []
     for path in sorted(common.RESULTS_DIR.glob("*.jsonl")):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if lines:
-            records.append(json.loads(lines[-1]))
+        latest: dict[bool, dict] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                latest[record.get("model") == common.FULL_MODEL] = record
+        for full, record in sorted(latest.items()):
+            records.append({**record, "name": f"{record['name']} [full size]"} if full else record)
     return records
 
 

@@ -158,3 +158,12 @@ def test_scale_passages_are_distinct_mixed_and_deterministic(tmp_path):
     mixed = sum(len({origin.get(s) for s in origin if s in text}) >= 2 for text in texts[:20])
     assert mixed >= 15  # sentences of different sources (a short sentence may hide inside a longer one)
     assert prefix(tmp_path / "a.jsonl", 10, tmp_path / "c.jsonl").read_text().splitlines() == first.splitlines()[:10]
+
+
+def test_full_size_figures_are_rows_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    common.report("encode", [10.0] * 5, "documents/s", "peer", [5.0] * 5, model="tiny:64x2")
+    common.report("encode", [2.0] * 5, "documents/s", "peer", [1.0] * 5, model=common.FULL_MODEL)
+    common.report("encode", [12.0] * 5, "documents/s", "peer", [6.0] * 5, model="tiny:64x2")
+    rows = {record["name"]: record["value"] for record in table.latest_records()}
+    assert rows == {"encode": 12.0, "encode [full size]": 2.0}
