@@ -30,7 +30,7 @@ class TinyModelSpec:
     only gain weight where its logit is already positive). The random model learns it in
     ``identity_steps`` steps of reproducing its input (about a minute on 2 cores, once: the result is
     cached), on bundled Korean sentences and, for ``random_share`` of each batch, on random sequences
-    of ids drawn from the whole vocabulary. Then the MLM decoder bias is calibrated so that the model
+    of ids drawn from the whole vocabulary, with the vocabulary's rows held fixed. Then the MLM decoder bias is calibrated so that the model
     activates about ``initial_active_ids`` ids per sentence, as a pretrained MLM does, instead of
     nearly all 50,000.
     """
@@ -102,10 +102,11 @@ def _learn_identity(
 ) -> None:
     """Train the MLM to predict each input token at its own position (cross-entropy, no masking).
 
-    Korean sentences alone leave most of the 50,000 ids unseen, and an unseen id is not reproduced: its
-    embedding is its decoder row (tied), which the training pushed away from every hidden state, so as an
-    input it activates thousands of ids, and a long document full of unseen ids activated nearly the whole
-    vocabulary. Random id sequences over the whole vocabulary teach every id to reproduce itself.
+    The vocabulary's rows (embeddings, tied to the decoder, and the decoder bias) stay fixed and only the
+    layers learn, to pass any row through: the identity then holds for all 50,000 ids. Trained per id,
+    the rows of the ids the bundled sentences never contain (most of them, 당뇨병 among them) were pushed
+    away from every hidden state by the softmax, so such an id could not weigh itself and a document full
+    of them activated nearly the whole vocabulary. Random id sequences add the ids the sentences lack.
     """
     sentences = [sentence for group in read_parakqc_sets() for sentence in group]
     random.Random(spec.seed).shuffle(sentences)
