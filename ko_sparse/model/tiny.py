@@ -30,9 +30,9 @@ class TinyModelSpec:
     only gain weight where its logit is already positive). The random model learns it in
     ``identity_steps`` steps of reproducing its input (about a minute on 2 cores, once: the result is
     cached), on bundled Korean sentences and, for ``random_share`` of each batch, on random sequences
-    of ids drawn from the whole vocabulary, with the vocabulary's rows held fixed. Then the MLM decoder bias is calibrated so that the model
-    activates about ``initial_active_ids`` ids per sentence, as a pretrained MLM does, instead of
-    nearly all 50,000.
+    of ids drawn from the whole vocabulary, with the vocabulary's rows held fixed. Then the MLM decoder
+    bias is calibrated so that the model activates about ``initial_active_ids`` ids per sentence, as a
+    pretrained MLM does, instead of nearly all 50,000.
     """
 
     hidden_size: int = 64
