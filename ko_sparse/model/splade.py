@@ -137,8 +137,13 @@ def freeze_vocabulary(encoder: SparseEncoder) -> int:
     small corpus, the per-id parameters of the ids it never contains only ever get the sparsity
     penalty's gradient, so those ids die: a text made of them loses its own tokens.
     """
-    mlm = mlm_of(encoder)
-    parameters = {mlm.get_input_embeddings().weight, *mlm.get_output_embeddings().parameters()}
+    parameters = vocabulary_parameters(mlm_of(encoder))
     for parameter in parameters:
         parameter.requires_grad_(False)
     return sum(parameter.numel() for parameter in parameters)
+
+
+def vocabulary_parameters(mlm: PreTrainedModel) -> list[torch.nn.Parameter]:
+    """The per-id parameters of a masked LM: input embeddings and the MLM decoder (tied ones once)."""
+    parameters = [mlm.get_input_embeddings().weight, *mlm.get_output_embeddings().parameters()]
+    return list({id(parameter): parameter for parameter in parameters}.values())

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
-from ko_sparse.model.splade import special_token_ids
+from ko_sparse.model.splade import special_token_ids, vocabulary_parameters
 from ko_sparse.resources import TOKENIZER_DIR
 from ko_sparse.resources.parakqc import read_parakqc_sets
 
@@ -114,7 +114,7 @@ def _learn_identity(
     vocabulary = torch.tensor(sorted(set(range(len(tokenizer))) - set(special_token_ids(tokenizer))))
     random_rows = round(batch_size * spec.random_share)
     sentence_rows = batch_size - random_rows
-    vocabulary_rows = [model.get_input_embeddings().weight, model.decoder.bias]  # tied: the decoder's rows too
+    vocabulary_rows = vocabulary_parameters(model)
     for parameter in vocabulary_rows:
         parameter.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
