@@ -22,6 +22,7 @@ BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this orde
     "search": "benchmarks.search",
     "opensearch": "benchmarks.cluster",
     "onnx": "benchmarks.onnx_speed",
+    "delivery": "benchmarks.delivery",
 }
 OTHERS = {
     "index_scale": "benchmarks.index_scale",
@@ -31,7 +32,7 @@ OTHERS = {
 }
 # the figures whose cost depends on the model's size; the synonym evaluation and the embedded search are
 # measured with the tiny model only (their work does not grow with the encoder)
-FULL_SIZE = ("train_step", "encoding", "opensearch", "onnx")
+FULL_SIZE = ("train_step", "encoding", "opensearch", "onnx", "delivery")
 
 
 def run(module: str, argv: list[str], function: str = "main") -> None:

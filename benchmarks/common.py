@@ -6,8 +6,11 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -108,6 +111,33 @@ def paired_timed(
         theirs()
     pairs = [(seconds(ours), seconds(theirs)) for _ in range(repeat)]
     return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """One command run in its own process: wall seconds, peak resident memory, what it printed."""
+
+    seconds: float
+    peak_mb: float
+    stdout: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def measured_process(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ProcessRun:
+    """Run ``command``; its peak RSS is ``RUSAGE_CHILDREN`` of a small wrapper process that runs only it.
+    A failure exits with the command's output."""
+    wrapper = (
+        "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+    )
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True, env=env, cwd=cwd)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])} ... failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return ProcessRun(seconds, int(done.stderr.strip().splitlines()[-1]) / 1024, done.stdout)
 
 
 def per_second(count: float, runs: Sequence[float]) -> list[float]:

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cluster import latencies, node, percentile, register
-from benchmarks.common import arguments, report
+from benchmarks.cluster import connection_options, latencies, node, percentile, register
+from benchmarks.common import arguments, measured_process, report
 from ko_sparse.data.documents import Fields, open_corpus, stream_documents
 from ko_sparse.data.pairs import bundled_pairs
 from ko_sparse.data.retrieval_sets import allganize, autorag, miracl
@@ -119,32 +118,12 @@ def scale_model(spec: str, work: Path) -> Path:
     return target
 
 
-def connection_options(connection: ClusterConnection) -> list[str]:
-    options = ["--host", connection.host]
-    if connection.user:
-        options += ["--user", connection.user]
-    if connection.ca_certs:
-        options += ["--ca-certs", connection.ca_certs]
-    return options + (["--insecure"] if connection.insecure else [])
-
-
 def ko_sparse_index(connection: ClusterConnection, options: list[str]) -> tuple[dict, float]:
     """``ko-sparse index ... --json`` in its own process: its summary and its peak resident memory (MB)."""
-    wrapper = (
-        "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode; "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
-    )
-    command = [sys.executable, "-c", wrapper, sys.executable, "-m", "ko_sparse", "index"]
+    command = [sys.executable, "-m", "ko_sparse", "index", *connection_options(connection), *options, "--json"]
     environment = {**os.environ, **({PASSWORD_ENV: connection.password} if connection.password else {})}
-    done = subprocess.run(
-        [*command, *connection_options(connection), *options, "--json"],
-        capture_output=True,
-        text=True,
-        env=environment,
-    )
-    if done.returncode != 0:
-        sys.exit(f"ko-sparse index failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout), int(done.stderr.strip().splitlines()[-1]) / 1024
+    run = measured_process(command, env=environment)
+    return run.json(), run.peak_mb
 
 
 def peer_bulk(client, index: str, corpus: Path, builder: SourceBuilder) -> float:
@@ -187,30 +166,18 @@ def cached_builder(client, model_dir: Path, corpus: Path, work: Path) -> SourceB
     return builder
 
 
-def query_latencies(client, index: str, searcher: Searcher, queries: list[str], repeat: int) -> dict[str, list[float]]:
-    """Milliseconds per request for each mode; bodies (query tokens, morphemes) built before timing."""
-    measured = {}
+def query_latencies(
+    client, index: str, searcher: Searcher, queries: list[str], repeat: int
+) -> dict[str, list[list[float]]]:
+    """Per mode, ``repeat`` passes of per-request milliseconds (the modes' passes alternate); bodies (query
+    tokens, morphemes) are built before timing."""
+    searches = {}
     for mode in ("sparse", "bm25", "hybrid"):
         requests = [searcher.request(text, mode, K)[:2] for text in queries]
         pipeline = requests[0][1].get("search_pipeline")
         bodies = [{**body, "_source": False} for body, _ in requests]
-        measured[mode] = latencies_with(client, index, bodies, repeat, pipeline)
-    return measured
-
-
-def latencies_with(client, index: str, bodies: list[dict], repeat: int, pipeline: str | None) -> list[float]:
-    if pipeline is None:
-        return latencies(client, index, bodies, repeat)
-    params = {"search_pipeline": pipeline}
-    for body in bodies[:5]:
-        client.search(index=index, body=body, params=params)
-    measured = []
-    for _ in range(repeat):
-        for body in bodies:
-            start = time.perf_counter()
-            client.search(index=index, body=body, params=params)
-            measured.append((time.perf_counter() - start) * 1000)
-    return measured
+        searches[mode] = (index, bodies, {"search_pipeline": pipeline} if pipeline else {})
+    return latencies(client, searches, repeat)
 
 
 def encoding_rates(cold: dict, documents: int, record: Path) -> tuple[float, float]:
@@ -246,24 +213,27 @@ class Runs:
             self.client.ingest.delete_pipeline(id=f"{index}-sparse-encoding", ignore=[404])
 
 
-def pipeline_ingest(runs: Runs, package: Path, model_dir: Path, sample: Path, local: list[str]) -> tuple[dict, dict]:
-    """``--encode pipeline`` and ``--encode local`` summaries on the same sample."""
+def pipeline_ingest(
+    runs: Runs, package: Path, model_dir: Path, sample: Path, local: list[str], repeat: int
+) -> tuple[list[float], list[float]]:
+    """Documents/s of ``--encode pipeline`` and of ``--encode local`` on the same sample, ``repeat`` alternating
+    runs each (fresh indices)."""
     if not (package / "package.json").is_file():
         package_model(model_dir, package, max_length=MAX_LENGTH)
     ids = register(runs.connection, package)
+    through_pipeline = ["--corpus", str(sample), "--encode", "pipeline", "--model-id", ids["SPARSE_ENCODING"],
+                        "--prune", PRUNE, "--batch-size", "50"]  # fmt: skip
+    pipeline, here = [], []
     try:
-        pipeline, _ = runs.run(
-            "pipeline",
-            ["--corpus", str(sample), "--encode", "pipeline", "--model-id", ids["SPARSE_ENCODING"], "--prune", PRUNE,
-             "--batch-size", "50"],
-        )  # fmt: skip
+        for _ in range(repeat):
+            pipeline.append(runs.run("pipeline", through_pipeline)[0]["documents_per_second"])
+            here.append(runs.run("local-sample", ["--corpus", str(sample), *local])[0]["documents_per_second"])
     finally:
         ml = MLCommons(runs.client)
         for model_id in ids.values():  # a node holds at most 10 deployed models: leave none behind
             ml.undeploy(model_id)
             ml.delete(model_id)
-    local_run, _ = runs.run("local-sample", ["--corpus", str(sample), *local])
-    return pipeline, local_run
+    return pipeline, here
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -284,19 +254,19 @@ def main(argv: list[str] | None = None) -> None:
         try:
             # encode once (cold): what encoding and analysis cost, and the cache the timed runs read
             cold, _ = runs.run("full", ["--corpus", str(corpus), *cached])
-            timed, memory = [], {documents: [], documents // 2: []}
-            for _ in range(args.repeat):
+            builder = cached_builder(client, model_dir, corpus, work)
+            timed, peers, memory = [], [], {documents: [], documents // 2: []}
+            for _ in range(args.repeat):  # the two sides alternate
                 summary, peak = runs.run("full", ["--corpus", str(corpus), *cached])
                 timed.append(summary)
                 memory[documents].append(peak)
+                peers.append(peer_bulk(client, f"{PREFIX}-peer", corpus, builder))
                 memory[documents // 2].append(runs.run("half", ["--corpus", str(half), *cached])[1])
-            builder = cached_builder(client, model_dir, corpus, work)
-            peers = [peer_bulk(client, f"{PREFIX}-peer", corpus, builder) for _ in range(args.repeat)]
             queries = list(miracl().queries.values())
             searcher = Searcher(client, f"{PREFIX}-full", builder.morphemes, LocalQueryEncoder(builder.encoder.model))
             measured = query_latencies(client, f"{PREFIX}-full", searcher, queries, args.repeat)
             package = work / f"package-{model_dir.name}"
-            pipeline_summary, local_summary = pipeline_ingest(runs, package, model_dir, sample, local)
+            pipeline_rates, local_rates = pipeline_ingest(runs, package, model_dir, sample, local, args.repeat)
         finally:
             runs.delete()
     final = timed[-1]
@@ -332,27 +302,29 @@ def main(argv: list[str] | None = None) -> None:
         higher_is_better=False,
         **shape,
     )
+    every = {mode: [ms for one in passes for ms in one] for mode, passes in measured.items()}
+    hybrid = [statistics.median(one) for one in measured["hybrid"]]
     report(
         "index_scale_query_p50",
-        measured["sparse"],
+        [statistics.median(one) for one in measured["sparse"]],
         "ms",
         "BM25 match query (same index)",
-        measured["bm25"],
+        [statistics.median(one) for one in measured["bm25"]],
         higher_is_better=False,
-        p99_ms=percentile(measured["sparse"], 99),
-        peer_p99_ms=percentile(measured["bm25"], 99),
-        hybrid_p50_ms=statistics.median(measured["hybrid"]),
-        hybrid_p99_ms=percentile(measured["hybrid"], 99),
-        requests=len(measured["sparse"]),
-        queries=len(queries),
+        p99_ms=percentile(every["sparse"], 99),
+        peer_p99_ms=percentile(every["bm25"], 99),
+        hybrid_p50_ms=statistics.median(hybrid),
+        hybrid_p50_ms_range=[min(hybrid), max(hybrid)],
+        hybrid_p99_ms=percentile(every["hybrid"], 99),
+        requests_per_pass=len(queries),
         **shape,
     )
     report(
         "index_scale_pipeline_ingest",
-        pipeline_summary["documents_per_second"],
+        pipeline_rates,
         "documents/s",
         "ko-sparse index --encode local (encoding here), same sample",
-        local_summary["documents_per_second"],
+        local_rates,
         sample=SAMPLE,
         model=model,
         pruning=PRUNE,

@@ -167,3 +167,29 @@ def test_full_size_figures_are_rows_of_their_own(tmp_path, monkeypatch):
     common.report("encode", [12.0] * 5, "documents/s", "peer", [6.0] * 5, model="tiny:64x2")
     rows = {record["name"]: record["value"] for record in table.latest_records()}
     assert rows == {"encode": 12.0, "encode [full size]": 2.0}
+
+
+def test_the_packaging_peer_traces_the_same_splade_forward_as_ko_sparse(tiny_encoder, tmp_path):
+    from benchmarks.delivery import hand_package
+    from ko_sparse.export.sparse_module import eager_module, model_inputs
+
+    tiny_encoder.save(str(tmp_path / "model"))
+    hand_package(str(tmp_path / "model"), str(tmp_path / "by-hand"), "64")
+    traced = torch.jit.load(str(tmp_path / "by-hand" / "model.pt"))
+    inputs = model_inputs(tiny_encoder, ["당뇨병 치료 방법", "고혈압 약을 먹으면 안 되는 음식"], 64)
+    with torch.no_grad():
+        theirs, ours = traced(inputs)["output"], eager_module(tiny_encoder, 0.0)(inputs)["output"]
+    kept = ours.abs().sum(dim=0) > 0  # ko-sparse also zeroes the special tokens' ids
+    assert torch.allclose(theirs[:, kept], ours[:, kept], atol=1e-5)
+    assert (tmp_path / "by-hand" / "model.zip").stat().st_size > 0
+
+
+def test_a_measured_process_reports_its_own_peak_memory_and_a_failure_names_the_command():
+    import sys
+
+    small = common.measured_process([sys.executable, "-c", "print('{\"ok\": 1}')"])
+    large = common.measured_process([sys.executable, "-c", "held = b'x' * (300 * 2**20)"])
+    assert small.json() == {"ok": 1}
+    assert large.peak_mb - small.peak_mb > 250
+    with pytest.raises(SystemExit, match="failed"):
+        common.measured_process([sys.executable, "-c", "raise SystemExit(3)"])
