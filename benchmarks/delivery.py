@@ -95,7 +95,12 @@ def model_group(ml: MLCommons, name: str) -> str:
 
 
 def delete_group(ml: MLCommons, group: str, attempts: int = 30) -> None:
-    """Delete the peer's model group; ML-Commons sees its deleted models for a moment after (409 until then)."""
+    """Delete the peer's model group and any model left in it (a failed run); ML-Commons sees deleted models
+    for a moment after (409 until then)."""
+    query = {"bool": {"filter": {"term": {"model_group_id": group}}, "must_not": {"exists": {"field": "chunk_number"}}}}
+    left = ml.request("POST", "/_plugins/_ml/models/_search", {"query": query, "size": 100})["hits"]["hits"]
+    for model in left:
+        remove(ml, model["_id"])
     for _ in range(attempts):
         try:
             ml.request("DELETE", f"/_plugins/_ml/model_groups/{group}")

@@ -107,3 +107,27 @@ def test_a_model_file_is_uploaded_in_chunks_read_from_disk(tmp_path):
     chunks = list(on_disk.chunks(size=100_000))
     assert [len(c) for c in chunks] == [100_000, 100_000, 56_000] and b"".join(chunks) == data
     assert on_disk.chunk_count(100_000) == 3
+
+
+def test_backoff_waits_at_most_its_longest_delay(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(retry_module.time, "sleep", sleeps.append)
+    with pytest.raises(TransportError):
+        with_backoff(lambda: (_ for _ in ()).throw(TransportError(429, "busy", {})), attempts=8, max_delay=30.0)
+    assert sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_a_full_heap_names_the_breaker_and_the_heap_settings():
+    import click
+
+    from ko_sparse.cli.errors import cluster_errors
+
+    reason = "[parent] Data too large, data for [<http_request>] would be [2101621952/1.9gb]"
+    info = {"error": {"type": "circuit_breaking_exception", "reason": reason}, "status": 429}
+    with pytest.raises(click.ClickException) as raised, cluster_errors("http://127.0.0.1:9210"):
+        raise TransportError(429, "circuit_breaking_exception", info)
+    message = raised.value.message
+    assert "heap is full" in message and "1.9gb" in message
+    assert "indices.breaker.total.limit" in message and "-Xmx" in message and "KO_SPARSE_OPENSEARCH_HEAP" in message
+    with pytest.raises(click.ClickException, match="answered 429: busy"), cluster_errors("http://127.0.0.1:9210"):
+        raise TransportError(429, "busy", "busy")

@@ -31,7 +31,7 @@ def cluster_errors(connection: ClusterConnection | str) -> Iterator[None]:
 
     from ko_sparse.bench.opensearch_systems import BulkIndexError
     from ko_sparse.export.package import PackagingError
-    from ko_sparse.opensearch.diagnosis import connection_failure, forbidden, unauthorized
+    from ko_sparse.opensearch.diagnosis import connection_failure, forbidden, heap_full, unauthorized
     from ko_sparse.opensearch.preflight import ClusterNotReady
     from ko_sparse.opensearch.register import RegistrationError
 
@@ -46,7 +46,7 @@ def cluster_errors(connection: ClusterConnection | str) -> Iterator[None]:
     except AuthorizationException as error:
         raise click.ClickException(forbidden(connection, error)) from error
     except TransportError as error:
-        detail = error.info or error.error
-        raise click.ClickException(f"{connection.url} answered {error.status_code}: {detail}") from error
+        answer = f"{connection.url} answered {error.status_code}: {error.info or error.error}"
+        raise click.ClickException(heap_full(connection, error) or answer) from error
     except (RegistrationError, ClusterNotReady, PackagingError, BulkIndexError) as error:
         raise click.ClickException(str(error)) from error

@@ -86,6 +86,19 @@ def forbidden(connection: ClusterConnection, error: TransportError) -> str:
     return f"{connection.url} answered 403 Forbidden: user {user!r} may not run {action}; {hint}"
 
 
+def heap_full(connection: ClusterConnection, error: TransportError) -> str | None:
+    """A 429 from the parent circuit breaker (the JVM heap is full), said with the settings that govern it."""
+    if error.status_code != 429 or "circuit_breaking_exception" not in str(error.info or error.error):
+        return None
+    return (
+        f"{connection.url} answered 429: the node's JVM heap is full ({_reason(error)}). The parent circuit "
+        "breaker (indices.breaker.total.limit, 95% of the heap by default) refused the request; uploading "
+        "and deploying a large model needs heap while the chunks pass through: give the node a larger heap "
+        "(-Xmx in config/jvm.options or OPENSEARCH_JAVA_OPTS; opensearch/local.sh: KO_SPARSE_OPENSEARCH_HEAP), "
+        "or re-run when it has collected its garbage"
+    )
+
+
 def _reason(error: TransportError) -> str:
     info = error.info if isinstance(error.info, dict) else {}
     detail = info.get("error", info)

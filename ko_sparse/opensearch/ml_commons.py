@@ -101,7 +101,9 @@ class MLCommons:
         try:
             for number, chunk in enumerate(chunks):
                 path = f"{ML}/models/{model_id}/upload_chunk/{number}"
-                with_backoff(lambda path=path, chunk=chunk: self.request("POST", path, chunk))
+                # a 429 here is mostly the parent circuit breaker: the node's heap fills with the chunks
+                # passing through until it collects them, so wait longer than for a busy queue
+                with_backoff(lambda path=path, chunk=chunk: self.request("POST", path, chunk), attempts=8)
         except BaseException:
             if on_failure is not None:
                 on_failure(model_id)
@@ -110,7 +112,7 @@ class MLCommons:
 
     def deploy(self, model_id: str, timeout: float = 300) -> None:
         """Deploy and wait for the task; raises with the task's error when it fails."""
-        task_id = self.request("POST", f"{ML}/models/{model_id}/_deploy")["task_id"]
+        task_id = with_backoff(lambda: self.request("POST", f"{ML}/models/{model_id}/_deploy"))["task_id"]
         task = self.wait_for_task(task_id, timeout)
         if task["state"] != "COMPLETED":
             raise MLCommonsError(

@@ -13,8 +13,8 @@ T = TypeVar("T")
 RETRYABLE_STATUS = (429, 500, 502, 503, 504)
 
 
-def with_backoff(action: Callable[[], T], attempts: int = 4, first_delay: float = 1.0) -> T:
-    """Run ``action``; on a retryable failure wait 1, 2, 4... seconds and try again."""
+def with_backoff(action: Callable[[], T], attempts: int = 4, first_delay: float = 1.0, max_delay: float = 30.0) -> T:
+    """Run ``action``; on a retryable failure wait 1, 2, 4... seconds (at most ``max_delay``) and try again."""
     for attempt in range(attempts):
         try:
             return action()
@@ -22,5 +22,5 @@ def with_backoff(action: Callable[[], T], attempts: int = 4, first_delay: float 
             retryable = isinstance(error, OpenSearchConnectionError) or error.status_code in RETRYABLE_STATUS
             if not retryable or attempt == attempts - 1:
                 raise
-            time.sleep(first_delay * 2**attempt)
+            time.sleep(min(first_delay * 2**attempt, max_delay))
     raise AssertionError("unreachable")
