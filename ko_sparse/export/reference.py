@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,16 +25,21 @@ from ko_sparse.model.onnx_runtime import OnnxSparseModel
 Weights = Callable[[list[int], list[int]], np.ndarray]  # one text's ids and mask -> its [vocab] weights
 
 
-def _read(archive: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
-        return {name: zipped.read(name) for name in zipped.namelist()}
+Archive = bytes | Path  # a zip's bytes or its path
+MODEL_SUFFIXES = (".pt", ".onnx")
 
 
-def sparse_encoding_weights(archive: bytes, texts: list[str]) -> list[dict[str, float]]:
+def _read(archive: Archive) -> dict[str, bytes]:
+    """The zip's small files (tokenizer, IDF); the model file is read by :func:`_model` from the zip."""
+    with zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive) as zipped:
+        return {name: zipped.read(name) for name in zipped.namelist() if not name.endswith(MODEL_SUFFIXES)}
+
+
+def sparse_encoding_weights(archive: Archive, texts: list[str]) -> list[dict[str, float]]:
     """Token weights of a SPARSE_ENCODING zip for each text."""
     files = _read(archive)
     tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode())
-    model = _model(files)
+    model = _model(archive)
     results = []
     for text in texts:
         encoding = tokenizer.encode(text)
@@ -46,15 +53,20 @@ def sparse_encoding_weights(archive: bytes, texts: list[str]) -> list[dict[str, 
     return results
 
 
-def _model(files: dict[str, bytes]) -> Weights:
-    """The zip's model file as ML-Commons' engine for it runs it: TorchScript or ONNX."""
-    name = next(name for name in files if name.endswith((".pt", ".onnx")))
-    if name.endswith(".onnx"):
-        onnx_model = OnnxSparseModel(files[name])
-        return lambda ids, mask: onnx_model(np.array([ids]), np.array([mask]))[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but ML-Commons runs it
-        module = torch.jit.load(io.BytesIO(files[name]), map_location="cpu").eval()
+def _model(archive: Archive) -> Weights:
+    """The zip's model file as ML-Commons' engine for it runs it: TorchScript or ONNX. The file is
+    extracted to a temporary folder and loaded from there (a full-size model is ~600 MB: no copy of it is
+    held as bytes beside the loaded model)."""
+    with zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive) as zipped:
+        name = next(name for name in zipped.namelist() if name.endswith(MODEL_SUFFIXES))
+        with tempfile.TemporaryDirectory(prefix="ko-sparse-reference-") as folder:
+            path = Path(zipped.extract(name, folder))
+            if name.endswith(".onnx"):
+                onnx_model = OnnxSparseModel(path)
+                return lambda ids, mask: onnx_model(np.array([ids]), np.array([mask]))[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but ML-Commons runs it
+                module = torch.jit.load(str(path), map_location="cpu").eval()
 
     @torch.no_grad()
     def run(ids: list[int], mask: list[int]) -> np.ndarray:
@@ -64,7 +76,7 @@ def _model(files: dict[str, bytes]) -> Weights:
     return run
 
 
-def sparse_tokenize_weights(archive: bytes, texts: list[str]) -> list[dict[str, float]]:
+def sparse_tokenize_weights(archive: Archive, texts: list[str]) -> list[dict[str, float]]:
     """Query weights of a SPARSE_TOKENIZE zip: each distinct token's IDF (1.0 when absent)."""
     files = _read(archive)
     tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode())

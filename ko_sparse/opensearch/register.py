@@ -146,8 +146,7 @@ class Registrar:
     def smoke_test(self, package_dir: Path, registered: RegisteredModel, texts: list[str] = SMOKE_TEXTS) -> float:
         """Largest difference between the cluster's and Python's weights, relative to each text's largest
         weight (libtorch 1.13.1 and 2.x round differently in the last bits); raises on mismatched tokens."""
-        archive = (package_dir / registered.artifact.file).read_bytes()
-        expected = REFERENCES[registered.artifact.function_name](archive, texts)
+        expected = REFERENCES[registered.artifact.function_name](package_dir / registered.artifact.file, texts)
         actual = self.ml.predict(registered.model_id, texts)
         worst = 0.0
         for text, want, got in zip(texts, expected, actual, strict=True):
