@@ -29,9 +29,13 @@ Archive = bytes | Path  # a zip's bytes or its path
 MODEL_SUFFIXES = (".pt", ".onnx")
 
 
+def _open(archive: Archive) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive)
+
+
 def _read(archive: Archive) -> dict[str, bytes]:
     """The zip's small files (tokenizer, IDF); the model file is read by :func:`_model` from the zip."""
-    with zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive) as zipped:
+    with _open(archive) as zipped:
         return {name: zipped.read(name) for name in zipped.namelist() if not name.endswith(MODEL_SUFFIXES)}
 
 
@@ -57,7 +61,7 @@ def _model(archive: Archive) -> Weights:
     """The zip's model file as ML-Commons' engine for it runs it: TorchScript or ONNX. The file is
     extracted to a temporary folder and loaded from there (a full-size model is ~600 MB: no copy of it is
     held as bytes beside the loaded model)."""
-    with zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive) as zipped:
+    with _open(archive) as zipped:
         name = next(name for name in zipped.namelist() if name.endswith(MODEL_SUFFIXES))
         with tempfile.TemporaryDirectory(prefix="ko-sparse-reference-") as folder:
             path = Path(zipped.extract(name, folder))

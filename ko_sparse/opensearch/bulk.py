@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from opensearchpy import OpenSearch, helpers
 
+from ko_sparse.opensearch.retry import backoff_delay
+
 PASSING_STATUS = (429, 502, 503, 504, "N/A", "TIMEOUT")  # "N/A": no answer (connection refused, reset, timeout)
 
 
@@ -65,7 +67,7 @@ class BulkWriter:
         pending = [{"_index": self.index, **action} for action in actions]
         for attempt in range(self.max_retries + 1):
             if attempt:
-                time.sleep(min(self.max_backoff, self.first_backoff * 2 ** (attempt - 1)))
+                time.sleep(backoff_delay(attempt - 1, self.first_backoff, self.max_backoff))
                 outcome.retries += len(pending)
             pending, last = self._send(pending, outcome)
             if not pending:

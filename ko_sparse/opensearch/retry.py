@@ -13,6 +13,11 @@ T = TypeVar("T")
 RETRYABLE_STATUS = (429, 500, 502, 503, 504)
 
 
+def backoff_delay(retry: int, first_delay: float = 1.0, max_delay: float = 30.0) -> float:
+    """Seconds to wait before retry number ``retry`` (0-based): 1, 2, 4 ... at most ``max_delay``."""
+    return min(first_delay * 2**retry, max_delay)
+
+
 def with_backoff(action: Callable[[], T], attempts: int = 4, first_delay: float = 1.0, max_delay: float = 30.0) -> T:
     """Run ``action``; on a retryable failure wait 1, 2, 4... seconds (at most ``max_delay``) and try again."""
     for attempt in range(attempts):
@@ -22,5 +27,5 @@ def with_backoff(action: Callable[[], T], attempts: int = 4, first_delay: float 
             retryable = isinstance(error, OpenSearchConnectionError) or error.status_code in RETRYABLE_STATUS
             if not retryable or attempt == attempts - 1:
                 raise
-            time.sleep(min(first_delay * 2**attempt, max_delay))
+            time.sleep(backoff_delay(attempt, first_delay, max_delay))
     raise AssertionError("unreachable")
