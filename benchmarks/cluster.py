@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,13 @@ def register(connection: ClusterConnection, package: Path) -> dict[str, str]:
         env={**os.environ, **({PASSWORD_ENV: connection.password} if connection.password else {})},
     ).stdout
     return {model["function_name"]: model["model_id"] for model in json.loads(output)["models"]}
+
+
+def remove_models(ml: MLCommons, model_ids: Iterable[str]) -> None:
+    """Undeploy and delete the benchmark's models: a node holds at most 10 deployed models, leave none behind."""
+    for model_id in model_ids:
+        ml.undeploy(model_id)
+        ml.delete(model_id)
 
 
 def search_pass(client: OpenSearch, index: str, bodies: list[dict], params: dict | None = None) -> list[float]:
@@ -216,9 +224,7 @@ def main(argv: list[str] | None = None) -> None:
                 ClusterIndex(client, name).delete()
             client.ingest.delete_pipeline(id=pipeline, ignore=[404])
             ml = MLCommons(client)
-            for model_id in ids.values():  # a node holds at most 10 deployed models: leave none behind
-                ml.undeploy(model_id)
-                ml.delete(model_id)
+            remove_models(ml, ids.values())
     shape = dict(model=spec, documents=len(texts), queries=len(queries), pruning=PRUNING.label)
     bm25_ms = passes["bm25"]
     for name, system, target in (("doc_only", "sparse", 0.5), ("bi", "bi", None)):  # doc-only: within 2x of BM25

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from opensearchpy.exceptions import ConflictError
 
-from benchmarks.cluster import connection_options, node
+from benchmarks.cluster import connection_options, node, remove_models
 from benchmarks.common import FULL_MODEL, arguments, measured_process, report, tiny_encoder
 from ko_sparse.export.package import Manifest
 from ko_sparse.opensearch.client import PASSWORD_ENV, resolve
@@ -99,19 +99,13 @@ def delete_group(ml: MLCommons, group: str, attempts: int = 30) -> None:
     for a moment after (409 until then)."""
     query = {"bool": {"filter": {"term": {"model_group_id": group}}, "must_not": {"exists": {"field": "chunk_number"}}}}
     left = ml.request("POST", "/_plugins/_ml/models/_search", {"query": query, "size": 100})["hits"]["hits"]
-    for model in left:
-        remove(ml, model["_id"])
+    remove_models(ml, [model["_id"] for model in left])
     for _ in range(attempts):
         try:
             ml.request("DELETE", f"/_plugins/_ml/model_groups/{group}")
             return
         except ConflictError:
             time.sleep(1)
-
-
-def remove(ml: MLCommons, model_id: str) -> None:
-    ml.undeploy(model_id)
-    ml.delete(model_id)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,9 +137,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for _ in range(args.repeat):
                 registered.append(measured_process([*register, "--json"], env=environment, cwd=ROOT))
-                remove(ml, registered[-1].json()["models"][0]["model_id"])
+                remove_models(ml, [registered[-1].json()["models"][0]["model_id"]])
                 registered_by_peer.append(measured_process(peer, env=environment, cwd=ROOT))
-                remove(ml, registered_by_peer[-1].stdout.split()[-1])
+                remove_models(ml, [registered_by_peer[-1].stdout.split()[-1]])
         finally:
             delete_group(ml, group)
     shape = dict(model=spec, max_length=max_length, zip_bytes=artifact.size)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cluster import connection_options, latencies, node, percentile, register
+from benchmarks.cluster import connection_options, latencies, node, percentile, register, remove_models
 from benchmarks.common import arguments, measured_process, report
 from ko_sparse.data.documents import Fields, open_corpus, stream_documents
 from ko_sparse.data.pairs import bundled_pairs
@@ -230,9 +230,7 @@ def pipeline_ingest(
             here.append(runs.run("local-sample", ["--corpus", str(sample), *local])[0]["documents_per_second"])
     finally:
         ml = MLCommons(runs.client)
-        for model_id in ids.values():  # a node holds at most 10 deployed models: leave none behind
-            ml.undeploy(model_id)
-            ml.delete(model_id)
+        remove_models(ml, ids.values())
     return pipeline, here
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cluster import PRUNING, K, create_index, latencies, node, percentile, register
+from benchmarks.cluster import PRUNING, K, create_index, latencies, node, percentile, register, remove_models
 from benchmarks.common import FULL_MODEL, arguments, paired_timed, per_second, report, tiny_encoder
 from ko_sparse.bench.opensearch_systems import EMBEDDING, TEXT, ClusterIndex, bulk_index
 from ko_sparse.data.retrieval_sets import medical
@@ -155,9 +155,7 @@ def on_the_node(args, encoder, corpus: dict[str, str], queries: list[str], shape
             for pipeline in pipelines.values():
                 client.ingest.delete_pipeline(id=pipeline, ignore=[404])
             ml = MLCommons(client)
-            for model_id in ids.values():  # a node holds at most 10 deployed models: leave none behind
-                ml.undeploy(model_id)
-                ml.delete(model_id)
+            remove_models(ml, ids.values())
     common = dict(model=shape["model"], max_length=max_length, model_prune_ratio=ratio, target=1.3)
     report(
         "onnx_node_ingest",
