@@ -17,6 +17,7 @@ import sys
 
 BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this order
     "train_step": "benchmarks.train_step",
+    "trainer_speed": "benchmarks.trainer_speed",
     "encoding": "benchmarks.encoding",
     "evaluation": "benchmarks.evaluation",
     "search": "benchmarks.search",
@@ -28,6 +29,7 @@ OTHERS = {
     "index_scale": "benchmarks.index_scale",
     "table": "benchmarks.table",
     "gpu": "benchmarks.gpu",
+    "gpu_profile": "benchmarks.gpu_profile",
     "record": "benchmarks.table",
 }
 # the figures whose cost depends on the model's size; the synonym evaluation and the embedded search are

@@ -30,6 +30,11 @@ def documents(count: int) -> list[str]:
     return list(medical().corpus.values())[:count]
 
 
+def library_encode(encoder, texts: list[str], batch_size: int):
+    """``SparseEncoder.encode`` as a user calls it for indexing: the vectors end on the host."""
+    return encoder.encode(texts, batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True).cpu()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv, __doc__, "CPU-sized: tiny:64x2, 128 documents, length 128")
     device = default_device()

@@ -67,10 +67,15 @@ def markdown(records: list[dict]) -> str:
 
 
 NOT_MEASURED = {  # figures that need a machine this one may not be: shown until a run records them
-    "gpu_train_step_bf16": "a GPU (benchmarks/gpu_check.sh)",
-    "gpu_train_step_fp16": "a GPU (benchmarks/gpu_check.sh)",
-    "gpu_train_step_flops": "a GPU (benchmarks/gpu_check.sh)",
-    "gpu_encode": "a GPU (benchmarks/gpu_check.sh)",
+    name: "a GPU (benchmarks/gpu_check.sh)"
+    for name in (
+        "gpu_train_realistic",
+        "gpu_train_realistic_flops",
+        "gpu_train_notebook",
+        "gpu_train_notebook_flops",
+        "gpu_encode",
+        "gpu_encode_compiled",
+    )
 }
 
 

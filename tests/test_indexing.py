@@ -156,3 +156,14 @@ def test_an_unreadable_corpus_is_named(tmp_path):
     arguments = ["index", "--host", "127.0.0.1:1", "--index", "x", "--corpus", str(tmp_path / "nope.jsonl")]
     result = CliRunner().invoke(cli, [*arguments, "--model-id", "x"])
     assert result.exit_code == 2 and "nope.jsonl: file not found" in result.output
+
+
+def test_local_encoding_with_compile_encodes_through_compiled_blocks(tiny_encoder):
+    from ko_sparse.model.doc_only import SparseModel
+    from ko_sparse.model.splade import mlm_of
+    from ko_sparse.opensearch.sources import LocalEncoder
+
+    LocalEncoder(SparseModel(tiny_encoder), 32, device="cpu")
+    assert all(layer._compiled_call_impl is None for layer in mlm_of(tiny_encoder).model.layers)
+    LocalEncoder(SparseModel(tiny_encoder), 32, device="cpu", compile=True)
+    assert all(layer._compiled_call_impl is not None for layer in mlm_of(tiny_encoder).model.layers)

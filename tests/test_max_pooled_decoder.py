@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ko_sparse.model.encode import splade_forward
-from ko_sparse.model.max_pooled_decoder import MaxPooledDecoder
+from ko_sparse.model.max_pooled_decoder import MaxPooledDecoder, max_pooled_logits
 from ko_sparse.model.splade import mlm_of, splade_max_pool
 
 
@@ -35,6 +35,20 @@ def test_values_and_gradients_equal_the_plain_form():
     for ours, theirs in zip(fused_gradients, gradients, strict=True):
         torch.testing.assert_close(ours, theirs)
     assert gradients[0][2, 1:].abs().sum() == 0  # padding positions get no gradient
+
+
+def test_logits_made_a_few_texts_at_a_time_pool_like_all_at_once():
+    torch.manual_seed(2)
+    hidden, weight, bias = torch.randn(7, 5, 8), torch.randn(40, 8), torch.randn(40)
+    mask = (torch.arange(5) < torch.tensor([5, 4, 3, 2, 1, 5, 3]).unsqueeze(1)).long()
+    whole_values, whole_positions = max_pooled_logits(hidden, weight, bias, mask)
+    one_text = 5 * 40  # the budget of one text's logits: seven chunks
+    values, positions = max_pooled_logits(hidden, weight, bias, mask, budget=one_text)
+    torch.testing.assert_close(values, whole_values)
+    assert torch.equal(positions, whole_positions)
+    assert (positions < mask.sum(1, keepdim=True)).all()  # never a padding position
+    three_texts = max_pooled_logits(hidden, weight, bias, mask, budget=3 * one_text)
+    torch.testing.assert_close(three_texts[0], whole_values)
 
 
 def test_gradcheck():

@@ -217,3 +217,34 @@ def test_a_frozen_vocabulary_keeps_every_ids_rows_and_trains_the_layers(tmp_path
     assert not any(after[name].requires_grad for name in frozen)
     changed = [name for name in before if name not in frozen and not torch.equal(before[name], after[name])]
     assert "head.dense.weight" in changed and any(name.startswith("model.layers.") for name in changed)
+
+
+@pytest.mark.slow  # compiling on a CPU takes minutes
+def test_compiled_blocks_train_like_eager_blocks_and_save_plain_models(tmp_path, capsys):
+    losses, saved = {}, {}
+    for compiled in (False, True):
+        output = tmp_path / f"compile-{compiled}"
+        settings = ("training.max_steps=2", "training.log_steps=1", "eval.every_steps=100", "training.save_steps=100")
+        Training(tiny_config(output, *settings, f"training.compile={compiled}")).train()
+        losses[compiled] = [r["loss"] for r in TrainingHistory.load(output / "training_history.json").train]
+        saved[compiled] = load_file(output / "final" / "model.safetensors").keys()
+    assert len(losses[True]) == 2
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)  # the same steps, compiled or not
+    assert saved[True] == saved[False]  # no torch.compile wrapper names in the saved model
+    assert "batch: 4 rows per device x 2 accumulation x 1 process = 8 rows per optimizer step; 2 steps" in (
+        capsys.readouterr().out
+    )
+
+
+def test_compile_compiles_each_repeated_block_once(tiny_mlm_dir):
+    from ko_sparse.model.compiled import compile_masked_lm, repeated_blocks
+    from ko_sparse.model.splade import load_encoder, masked_lms
+
+    (mlm,) = masked_lms(load_encoder(tiny_mlm_dir))
+    blocks = repeated_blocks(mlm)
+    assert blocks == list(mlm.model.layers)  # the layers, not the embeddings or the head
+    assert compile_masked_lm(mlm) == len(blocks)
+    compiled = [block._compiled_call_impl for block in blocks]
+    assert all(c is not None for c in compiled)
+    compile_masked_lm(mlm)
+    assert [block._compiled_call_impl for block in blocks] == compiled  # idempotent

@@ -64,6 +64,13 @@ from ko_sparse.cli.errors import cluster_errors, user_errors
     help="Retries (1, 2, 4 ... 30 s apart) of documents refused with 429, 5xx or a timeout, before stopping.",
 )
 @click.option("--device", default="auto", show_default=True, help="Local encoding: auto (GPU when present), cpu, cuda.")
+@click.option(
+    "--compile",
+    "compile_encoder",
+    is_flag=True,
+    help="Local encoding: torch.compile the encoder first. On a GPU it costs ~30 s once and encodes ~1.3x "
+    "faster (H200, production size), so it pays off from ~100,000 documents.",
+)
 @click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1), help="Shards of a new index.")
 @click.option("--resume", is_flag=True, help="Continue a run that stopped (Ctrl-C, a crash, the node going away).")
 @click.option("--restart", is_flag=True, help="Start from the first row even if an earlier run stopped midway.")
@@ -98,6 +105,7 @@ def index_command(
     concurrency,
     max_retries,
     device,
+    compile_encoder,
     shards,
     resume,
     restart,
@@ -165,6 +173,7 @@ def index_command(
                 cache_dir,
                 output_dir,
                 not as_json,
+                compile_encoder=compile_encoder,
             )
             summary = run.run(resume=resume, restart=restart)
         except (IndexMismatchError, ResumeError, IndexingStopped) as error:
@@ -202,6 +211,7 @@ def build_run(
     cache_dir,
     output_dir,
     progress_bar,
+    compile_encoder=False,
 ):
     """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
     from ko_sparse.model.doc_only import load_model
@@ -215,7 +225,7 @@ def build_run(
     if encode == "local":
         length = max_length or model.encoder.max_seq_length
         meta = local_meta(model_path, model, length, pruning, morphemes)
-        encoder = LocalEncoder(model, length, encode_batch_size, pruning, device)
+        encoder = LocalEncoder(model, length, encode_batch_size, pruning, device, compile_encoder)
     else:
         meta = pipeline_meta(MLCommons(client), model_id, pruning, morphemes, model_path, model)
         encoder = None

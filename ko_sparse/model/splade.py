@@ -129,6 +129,11 @@ def mlm_of(encoder: SparseEncoder) -> PreTrainedModel:
     return encoder[0].auto_model
 
 
+def masked_lms(model: torch.nn.Module) -> list[PreTrainedModel]:
+    """Every masked LM inside ``model``: one for a SPLADE encoder, the document side's in a doc-only Router."""
+    return [m.auto_model for m in model.modules() if isinstance(m, Transformer) and m.transformer_task == "fill-mask"]
+
+
 def freeze_vocabulary(encoder: SparseEncoder) -> int:
     """Stop training the per-id parameters (input embeddings, MLM decoder weight and bias); returns how
     many were frozen.

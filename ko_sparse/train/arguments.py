@@ -13,6 +13,9 @@ from ko_sparse.train.config import ConfigError, TrainConfig
 CHECKPOINTS = "checkpoints"
 IDF_PARAMETER = r"sub_modules\.query\.0\.weight$"  # the doc-only Router's SparseStaticEmbedding
 FIELDS = set(SparseEncoderTrainingArguments.__dataclass_fields__)
+# transformers renamed gradient_checkpointing to activation_checkpointing during 5.x: whichever this one has
+CHECKPOINTING = "activation_checkpointing" if "activation_checkpointing" in FIELDS else "gradient_checkpointing"
+LOADER_WORKERS = 2  # on CUDA, batches are tokenised in worker processes while the GPU runs the step
 
 
 def resolve_mixed_precision(setting: str) -> str:
@@ -51,7 +54,8 @@ def training_arguments(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_pin_memory=torch.cuda.is_available(),
-        activation_checkpointing=training.gradient_checkpointing,
+        dataloader_num_workers=LOADER_WORKERS if torch.cuda.is_available() else 0,
+        **{CHECKPOINTING: training.gradient_checkpointing},
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=training.save_total_limit,

@@ -136,6 +136,32 @@ class FlopsWarmup(SpladeRegularizerWeightSchedulerCallback):
         self.warmup_steps = self.steps
 
 
+class BatchArithmetic(TrainerCallback):
+    """Says once, at the start, how the global batch is made (texts per device x accumulation x processes)
+    and how many optimizer steps the run takes: the figures to check before a long multi-GPU run."""
+
+    def __init__(self, print_line: Callable[[str], None] = print) -> None:
+        self.print_line = print_line
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control, **kwargs):
+        if state.is_world_process_zero:
+            self.print_line(batch_arithmetic(args, state.max_steps))
+
+
+def batch_arithmetic(args: TrainingArguments, steps: int) -> str:
+    """``64 rows per device x 2 accumulation x 4 processes = 512 rows per optimizer step; 1,000 steps``."""
+    per_device, accumulation, processes = (
+        args.per_device_train_batch_size,
+        args.gradient_accumulation_steps,
+        args.world_size,
+    )
+    total = per_device * accumulation * processes
+    return (
+        f"batch: {per_device} rows per device x {accumulation} accumulation x {processes} "
+        f"process{'es' if processes > 1 else ''} = {total} rows per optimizer step; {steps:,} steps"
+    )
+
+
 class PeakMemory(TrainerCallback):
     """Adds the process's peak resident memory (and the GPU's peak allocation) to the log record just
     written, so ``training_history.json`` says what a run needed. Runs before :class:`HistoryWriter`."""

@@ -27,13 +27,15 @@ from ko_sparse.evaluation.retrieval import retrieval_evaluator
 from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
 from ko_sparse.losses import NotebookSpladeLoss, retrieval_loss
 from ko_sparse.model.base_models import resolve_base_model
+from ko_sparse.model.compiled import compile_masked_lm, compile_supported
 from ko_sparse.model.doc_only import doc_only_model, save_model
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.max_pooled_decoder import fused_max_pooling
-from ko_sparse.model.splade import freeze_vocabulary, load_encoder, special_token_ids
+from ko_sparse.model.splade import freeze_vocabulary, load_encoder, masked_lms, special_token_ids
 from ko_sparse.paths import cache_dir
 from ko_sparse.train.arguments import training_arguments
 from ko_sparse.train.callbacks import (
+    BatchArithmetic,
     BestModelSaver,
     FlopsWarmup,
     GracefulInterrupt,
@@ -179,6 +181,7 @@ class Training:
             evaluator=self.evaluator,
             callbacks=[
                 *self.extra_callbacks,
+                BatchArithmetic(),
                 best,
                 PeakMemory(),
                 history,
@@ -205,6 +208,7 @@ class Training:
         checkpoints = Path(trainer.args.output_dir)
         if resume and not any(checkpoints.glob("checkpoint-*")):
             raise ConfigError(f"--resume: no checkpoint under {checkpoints}")
+        self._compile(trainer.args.device)
         with fused_max_pooling(self.model):
             trainer.train(resume_from_checkpoint=True if resume else None)
         if interrupt.stopped:
@@ -225,6 +229,13 @@ class Training:
         return TrainResult(
             self.output_dir, trainer.state.global_step, final.primary, best.get(final.primary, float("nan")), final
         )
+
+    def _compile(self, device: torch.device) -> None:
+        """``training.compile``: the transformer through ``torch.compile`` (null: on CUDA devices)."""
+        training = self.config.training
+        if training.compile or (training.compile is None and compile_supported(device)):
+            for mlm in masked_lms(self.model):
+                compile_masked_lm(mlm, training.compile_scope, training.compile_options)
 
     def _save(self, model: SparseEncoder, folder: Path, record: dict) -> None:
         save_model(model, folder)
