@@ -41,4 +41,4 @@ if [ "${1:-}" = --profile ]; then  # where a compiled training step's time goes 
   timeout 300 python3 -m benchmarks gpu_profile 2>"$OUT/gpu_profile.log" | tee "$OUT/gpu_profile.txt"
   exit 0
 fi
-timeout 480 python3 -m benchmarks gpu --repeat 5 2>"$OUT/gpu_check.log" | tee "$OUT/gpu_check.jsonl"
+timeout 400 python3 -m benchmarks gpu --repeat 5 2>"$OUT/gpu_check.log" | tee "$OUT/gpu_check.jsonl"

@@ -2,7 +2,7 @@
 realistic shape (``benchmarks.trainer_speed``), compiled or eager. Prints the kernels by device time and
 the operators by host time, and how busy the device was over the profiled steps.
 
-    python -m benchmarks gpu_profile [--eager | --backbone]
+    python -m benchmarks gpu_profile [--eager]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class StepProfiler(TrainerCallback):
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    compiling = EAGER if "--eager" in argv else VARIANTS["_backbone_cpp" if "--backbone" in argv else ""]
+    compiling = EAGER if "--eager" in argv else VARIANTS[""]
     device = default_device()
     spec, selected = shapes(device.type != "cuda", device)
     shape = selected[-1]

@@ -108,14 +108,7 @@ def write_data(folder: Path, shape: Shape, tokenizer) -> list[str]:
 
 
 EAGER = ("training.compile=false",)
-VARIANTS = {  # figure-name suffix -> the training.compile settings of a compiled run
-    "": ("training.compile=true",),
-    "_backbone_cpp": (
-        "training.compile=true",
-        "training.compile_scope=backbone",
-        "training.compile_options={cpp_wrapper: true}",
-    ),
-}
+VARIANTS = {"": ("training.compile=true",)}  # figure-name suffix -> the settings of a compiled run
 
 
 def config(folder: Path, shape: Shape, spec: str, data: list[str], compiling: tuple[str, ...], steps: int):

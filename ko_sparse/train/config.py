@@ -18,7 +18,6 @@ from typing import Any, get_origin, get_type_hints
 import yaml
 
 from ko_sparse.losses.config import LossConfig
-from ko_sparse.model.compiled import SCOPES
 from ko_sparse.model.splade import DEFAULT_BASE_MODEL
 
 
@@ -66,14 +65,8 @@ class TrainingConfig:
     log_steps: int = 10
     idf_learning_rate: float = 1e-3
     gradient_checkpointing: bool = False
-    compile: bool | None = None  # torch.compile the transformer; null (auto): on CUDA devices
-    compile_scope: str = "blocks"  # blocks: each layer (fast to compile); backbone: all layers as one graph
-    compile_options: dict[str, Any] = field(default_factory=dict)  # Inductor's, e.g. {cpp_wrapper: true}
+    compile: bool | None = None  # torch.compile each transformer block; null (auto): on CUDA devices
     trainer_args: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.compile_scope not in SCOPES:
-            raise ValueError(f"training.compile_scope must be one of {', '.join(SCOPES)}, got {self.compile_scope!r}")
 
 
 @dataclass

@@ -231,11 +231,11 @@ class Training:
         )
 
     def _compile(self, device: torch.device) -> None:
-        """``training.compile``: the transformer through ``torch.compile`` (null: on CUDA devices)."""
-        training = self.config.training
-        if training.compile or (training.compile is None and compile_supported(device)):
+        """``training.compile``: each transformer block through ``torch.compile`` (null: on CUDA devices)."""
+        wanted = self.config.training.compile
+        if wanted or (wanted is None and compile_supported(device)):
             for mlm in masked_lms(self.model):
-                compile_masked_lm(mlm, training.compile_scope, training.compile_options)
+                compile_masked_lm(mlm)
 
     def _save(self, model: SparseEncoder, folder: Path, record: dict) -> None:
         save_model(model, folder)
