@@ -7,7 +7,8 @@
   same precision; tokens/s and peak GPU memory recorded.
 * ``gpu_train_step_flops``: achieved FLOP/s of ko-sparse's bf16 step against the GPU's measured bf16
   matmul FLOP/s (goal: at least 40%).
-* ``gpu_encode``: documents/s of ``encode_sparse`` against ``SparseEncoder.encode`` (bf16 autocast both).
+* ``gpu_encode``: documents/s of ``encode_sparse`` against ``SparseEncoder.encode`` (bf16 autocast both, the
+  result on the host both).
 """
 
 from __future__ import annotations
@@ -103,22 +104,23 @@ def bench_encoding(encoder, repeat: int) -> None:
     texts = documents(1020)
     encoder.eval()
 
-    def ours():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            return encode_sparse(encoder, texts, 64, 512)
+    def ours():  # bf16 autocast: encode_sparse's default on a GPU that supports it
+        return encode_sparse(encoder, texts, 64, 512)
 
-    def theirs():
+    def theirs():  # save_to_cpu: the result on the host, as ours and as indexing needs it
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            return encoder.encode(texts, batch_size=64, convert_to_tensor=True, convert_to_sparse_tensor=True)
+            return encoder.encode(
+                texts, batch_size=64, convert_to_tensor=True, convert_to_sparse_tensor=True, save_to_cpu=True
+            )
 
     ours_s, theirs_s = paired_timed(ours, theirs, repeat)
     report(
         "gpu_encode",
         per_second(len(texts), ours_s),
         "documents/s",
-        "sentence_transformers SparseEncoder.encode (bf16 autocast)",
+        "sentence_transformers SparseEncoder.encode (bf16 autocast, save_to_cpu=True: the result on the host)",
         per_second(len(texts), theirs_s),
-        target=1.2,
+        target=1.5,
         model=SPEC,
         documents=len(texts),
         max_length=512,
