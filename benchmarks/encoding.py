@@ -1,13 +1,18 @@
 """Encoding speed: ko-sparse's batch encoder against ``SparseEncoder.encode`` on the same model and texts.
 
-ko-sparse sorts texts by length, runs in inference mode, max-pools the MLM logits before the
-element-wise log(1 + ReLU) (one ``[B, V]`` pass instead of ``[B, L, V]``) and moves only non-zero
-weights to the host. The vectors must be identical; the largest difference is recorded.
+Both sides end with the vectors on the host, as indexing needs them: ``encode_sparse``'s CSR matrix, and
+the library's sparse tensor copied to the host (``library_encode``). ko-sparse
+tokenises in a background thread ahead of the forward passes, sorts texts by token length, runs in
+inference mode, max-pools the MLM logits before the element-wise log(1 + ReLU) (one ``[B, V]`` pass
+instead of ``[B, L, V]``) and copies only the non-zero weights to the host. On a GPU both run under
+bf16 autocast (``encode_sparse``'s default there). The vectors must be identical (within bf16 rounding
+on a GPU); the largest difference is recorded.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from benchmarks.common import (
     FULL_MODEL,
@@ -45,24 +50,27 @@ def main(argv: list[str] | None = None) -> None:
     else:  # the production size on 2 CPU cores: a sample of documents, still the medical set's long texts
         spec, count, max_length, batch = FULL_MODEL, 64, 256, 16
     encoder = tiny_encoder(spec, max_length, device)
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     texts = documents(count)
 
     def ours():
         return encode_sparse(encoder, texts, batch, max_length)
 
     def theirs():
-        return encoder.encode(texts, batch_size=batch, convert_to_tensor=True, convert_to_sparse_tensor=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            return library_encode(encoder, texts, batch)
 
     ours_s, theirs_s = paired_timed(ours, theirs, args.repeat)
-    difference = np.abs(ours().toarray() - theirs().to_dense().float().cpu().numpy()).max()
-    shape = dict(model=spec, documents=len(texts), max_length=max_length, batch_size=batch)
+    difference = np.abs(ours().toarray() - theirs().to_dense().float().numpy()).max()
+    precision = "bf16" if bf16 else "fp32"
+    shape = dict(model=spec, documents=len(texts), max_length=max_length, batch_size=batch, precision=precision)
     report(
         "encode",
         per_second(len(texts), ours_s),
         "documents/s",
-        "sentence_transformers SparseEncoder.encode",
+        f"sentence_transformers SparseEncoder.encode (the result copied to the host; {precision})",
         per_second(len(texts), theirs_s),
-        target=1.2,
+        target=1.5 if device.type == "cuda" else 1.2,
         max_abs_difference=float(difference),
         **shape,
     )

@@ -242,5 +242,6 @@ def test_pruned_variants_count_the_encoding_they_reuse(tiny_encoder):
     full_stats, pruned_stats = full.index(SMALL.corpus), pruned.index(SMALL.corpus)
     encoding = full_stats.details["encoding_seconds"]
     assert encoding > 0 and pruned_stats.details["encoding_seconds"] == encoding
-    assert pruned_stats.seconds >= encoding and "its encoding time is included" in pruned_stats.details["encoding"]
+    assert pruned_stats.seconds >= encoding - 5e-4  # the recorded encoding time is rounded to the millisecond
+    assert "its encoding time is included" in pruned_stats.details["encoding"]
     assert pruned_stats.documents_per_second <= len(SMALL.corpus) / encoding

@@ -52,7 +52,14 @@ from ko_sparse.cli.errors import cluster_errors, user_errors
     type=click.IntRange(min=1),
     help="Documents per bulk request and per checkpoint (default 500 local, 50 pipeline).",
 )
-@click.option("--encode-batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--encode-batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Local encoding: texts per forward pass at --max-length; shorter texts fill the same number of "
+    "tokens (up to 4x as many texts).",
+)
 @click.option(
     "--concurrency", default=2, show_default=True, type=click.IntRange(min=1), help="Bulk requests in flight."
 )

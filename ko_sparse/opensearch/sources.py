@@ -46,8 +46,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+SHORT_TEXT_ROWS = 4  # shorter texts share a batch's token budget, up to this many times batch_size texts
+
+
 class LocalEncoder:
-    """Document vectors encoded on this machine by a SPLADE or doc-only model."""
+    """Document vectors encoded on this machine by a SPLADE or doc-only model.
+
+    ``batch_size`` texts per forward pass at ``max_length``; shorter texts fill the same token budget
+    (``batch_size`` x ``max_length``), up to ``SHORT_TEXT_ROWS`` times as many texts per pass."""
 
     def __init__(
         self,
@@ -70,7 +76,13 @@ class LocalEncoder:
         self.strings = token_strings(model.encoder.tokenizer)
 
     def encode(self, texts: list[str]) -> sp.csr_matrix:
-        vectors = encode_sparse(self.model.encoder, texts, self.batch_size, self.max_length)
+        vectors = encode_sparse(
+            self.model.encoder,
+            texts,
+            SHORT_TEXT_ROWS * self.batch_size,
+            self.max_length,
+            max_tokens=self.batch_size * self.max_length,
+        )
         return self.pruning.apply(vectors) if self.pruning else vectors
 
 
