@@ -10,6 +10,7 @@ from benchmarks import common
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+FULL_SIZE_SUFFIX = " [full size]"
 
 
 def latest_records() -> list[dict]:
@@ -23,7 +24,7 @@ def latest_records() -> list[dict]:
                 record = json.loads(line)
                 latest[record.get("model") == common.FULL_MODEL] = record
         for full, record in sorted(latest.items()):
-            records.append({**record, "name": f"{record['name']} [full size]"} if full else record)
+            records.append({**record, "name": f"{record['name']}{FULL_SIZE_SUFFIX}"} if full else record)
     return records
 
 
@@ -80,7 +81,7 @@ NOT_MEASURED = {  # figures that need a machine this one may not be: shown until
 
 
 def not_measured_rows(records: list[dict]) -> list[str]:
-    seen = {r["name"] for r in records}
+    seen = {r["name"].removesuffix(FULL_SIZE_SUFFIX) for r in records}
     return [
         f"| {name} | not measured: needs {needs} | | | | | | | |"
         for name, needs in NOT_MEASURED.items()

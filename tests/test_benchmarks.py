@@ -115,12 +115,15 @@ def test_figures_measured_elsewhere_are_recorded_and_unmeasured_ones_say_so(tmp_
         "machine": "NVIDIA H200",
         "date": "2026-11-28T00:00:00+00:00",
     }
-    printed.write_text("NVIDIA H200, 143771 MiB\n" + json.dumps(line) + "\n")
+    full_size = {**line, "name": "gpu_encode_compiled", "model": common.FULL_MODEL}  # a row named "... [full size]"
+    printed.write_text("NVIDIA H200, 143771 MiB\n" + json.dumps(line) + "\n" + json.dumps(full_size) + "\n")
     table.record([str(printed)])
     assert json.loads((tmp_path / "results" / "gpu_encode.jsonl").read_text()) == line
     text = readme.read_text()
     assert "| gpu_encode | 900 documents/s | SparseEncoder.encode | 600 | 1.50x |" in text
+    assert "| gpu_encode_compiled [full size] | 900 documents/s |" in text
     assert "gpu_encode | not measured" not in text
+    assert "gpu_encode_compiled | not measured" not in text
 
 
 def test_onnx_benchmark_runs_the_production_size_stand_in_unless_quick():
