@@ -15,6 +15,11 @@ IDF_PARAMETER = r"sub_modules\.query\.0\.weight$"  # the doc-only Router's Spars
 FIELDS = set(SparseEncoderTrainingArguments.__dataclass_fields__)
 
 
+def checkpointing_keyword(fields: set[str] = FIELDS) -> str:
+    """Newer transformers renamed ``gradient_checkpointing`` to ``activation_checkpointing``: the one it has."""
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+
+
 def resolve_mixed_precision(setting: str) -> str:
     """``auto``: bf16 on CUDA devices that support it, fp16 on other CUDA devices, fp32 on CPU."""
     if setting != "auto":
@@ -51,7 +56,6 @@ def training_arguments(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_pin_memory=torch.cuda.is_available(),
-        activation_checkpointing=training.gradient_checkpointing,
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=training.save_total_limit,
@@ -63,6 +67,7 @@ def training_arguments(
         disable_tqdm=False,  # the library's default hides the bar when transformers logs only errors (our CLI)
         batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss.recipe == "retrieval" else BatchSamplers.BATCH_SAMPLER,
     )
+    values[checkpointing_keyword()] = training.gradient_checkpointing
     if doc_only:
         values["router_mapping"] = {column: "query" if i == 0 else "document" for i, column in enumerate(columns)}
         if config.model.idf_trainable:
