@@ -1,10 +1,12 @@
 # ko-sparse developer entry points. Everything installs into .venv on first use.
 VENV ?= .venv
+# test-lowest's venv: the declared minimum of every direct dependency
+LOWEST ?= .venv-lowest
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TORCH_INDEX_URL ?=  # e.g. https://download.pytorch.org/whl/cpu: the CPU build of torch, without CUDA libraries
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test test-lowest lint bench
 
 install: $(VENV)/.installed
 
@@ -26,6 +28,13 @@ lint: install
 
 test: lint  ## what CI runs
 	$(BIN)/pytest
+
+# --upgrade: a lowest-direct resolution even where the venv already holds newer versions; --exact: nothing left over
+test-lowest:  ## the unit tier (no OpenSearch node) against the minimum versions pyproject.toml declares
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet uv
+	$(LOWEST)/bin/uv pip install --python $(LOWEST)/bin/python --resolution lowest-direct --upgrade --exact -e ".[dev]"
+	$(LOWEST)/bin/pytest tests --ignore=tests/integration -m "not slow"
 
 bench: install  ## every speed benchmark at 2-core CPU sizes, then the README table
 	$(BIN)/python -m benchmarks all --quick

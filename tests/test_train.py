@@ -119,6 +119,17 @@ def test_trainer_arguments_pass_through_and_unknown_ones_are_refused(tmp_path):
         training_arguments(config, ["anchor", "positive", "negative"], doc_only=False, resume=False)
 
 
+def test_gradient_checkpointing_reaches_the_arguments_under_either_transformers_name(tmp_path):
+    from ko_sparse.train.arguments import checkpointing_keyword, training_arguments
+
+    assert checkpointing_keyword({"gradient_checkpointing"}) == "gradient_checkpointing"
+    assert checkpointing_keyword({"gradient_checkpointing", "activation_checkpointing"}) == "activation_checkpointing"
+    for setting in (True, False):
+        config = tiny_config(tmp_path, f"training.gradient_checkpointing={str(setting).lower()}")
+        args = training_arguments(config, ["anchor", "positive", "negative"], doc_only=False, resume=False)
+        assert getattr(args, checkpointing_keyword()) is setting
+
+
 def test_concurrent_builds_of_a_cached_model_leave_one_complete_copy(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -13,9 +13,12 @@ from ko_sparse.train.config import ConfigError, TrainConfig
 CHECKPOINTS = "checkpoints"
 IDF_PARAMETER = r"sub_modules\.query\.0\.weight$"  # the doc-only Router's SparseStaticEmbedding
 FIELDS = set(SparseEncoderTrainingArguments.__dataclass_fields__)
-# transformers renamed gradient_checkpointing to activation_checkpointing during 5.x: whichever this one has
-CHECKPOINTING = "activation_checkpointing" if "activation_checkpointing" in FIELDS else "gradient_checkpointing"
 LOADER_WORKERS = 2  # on CUDA, batches are tokenised in worker processes while the GPU runs the step
+
+
+def checkpointing_keyword(fields: set[str] = FIELDS) -> str:
+    """Newer transformers renamed ``gradient_checkpointing`` to ``activation_checkpointing``: the one it has."""
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def resolve_mixed_precision(setting: str) -> str:
@@ -55,7 +58,6 @@ def training_arguments(
         fp16=precision == "fp16",
         dataloader_pin_memory=torch.cuda.is_available(),
         dataloader_num_workers=LOADER_WORKERS if torch.cuda.is_available() else 0,
-        **{CHECKPOINTING: training.gradient_checkpointing},
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=training.save_total_limit,
@@ -67,6 +69,7 @@ def training_arguments(
         disable_tqdm=False,  # the library's default hides the bar when transformers logs only errors (our CLI)
         batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss.recipe == "retrieval" else BatchSamplers.BATCH_SAMPLER,
     )
+    values[checkpointing_keyword()] = training.gradient_checkpointing
     if doc_only:
         values["router_mapping"] = {column: "query" if i == 0 else "document" for i, column in enumerate(columns)}
         if config.model.idf_trainable:
