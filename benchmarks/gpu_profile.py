@@ -1,6 +1,7 @@
 """Where a training step's time goes: ``torch.profiler`` over two steps of a ``ko-sparse train`` run at the
 realistic shape (``benchmarks.trainer_speed``), compiled or eager. Prints the kernels by device time and
-the operators by host time, and how busy the device was over the profiled steps.
+the operators by host time (their "Self CUDA time total" and "Self CPU time total" lines: device work
+against host time over the profiled steps).
 
     python -m benchmarks gpu_profile [--eager]
 """
@@ -16,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 from transformers import AutoTokenizer, TrainerCallback
 
 from benchmarks.common import default_device, synchronise
-from benchmarks.trainer_speed import EAGER, VARIANTS, config, shapes, write_data
+from benchmarks.trainer_speed import COMPILED, EAGER, config, shapes, write_data
 from ko_sparse.model.base_models import resolve_base_model
 from ko_sparse.paths import cache_dir
 from ko_sparse.train.trainer import Training
@@ -28,7 +29,6 @@ class StepProfiler(TrainerCallback):
     def __init__(self) -> None:
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
         self.profiler = profile(activities=activities)
-        self.seconds = 0.0
 
     def on_step_begin(self, args, state, control, **kwargs):
         if state.global_step == FIRST - 1:
@@ -43,7 +43,7 @@ class StepProfiler(TrainerCallback):
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    compiling = EAGER if "--eager" in argv else VARIANTS[""]
+    compiling = EAGER if "--eager" in argv else COMPILED
     device = default_device()
     spec, selected = shapes(device.type != "cuda", device)
     shape = selected[-1]
@@ -56,10 +56,6 @@ def main(argv: list[str] | None = None) -> None:
     sort = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
     print(events.table(sort_by=sort, row_limit=30, max_name_column_width=70))
     print(events.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=70))
-    if torch.cuda.is_available():
-        busy = sum(e.self_device_time_total for e in events) / 1e6
-        wall = sum(e.cpu_time_total for e in events if e.key.startswith("ProfilerStep") or e.key == "") / 1e6
-        print(f"device busy {busy:.3f} s over {LAST - FIRST + 1} steps ({wall=})")
 
 
 if __name__ == "__main__":

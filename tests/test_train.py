@@ -248,14 +248,15 @@ def test_compiled_blocks_train_like_eager_blocks_and_save_plain_models(tmp_path,
 
 
 def test_compile_compiles_each_repeated_block_once(tiny_mlm_dir):
-    from ko_sparse.model.compiled import compile_masked_lm, repeated_blocks
+    from ko_sparse.model.compiled import compile_encoder, repeated_blocks
     from ko_sparse.model.splade import load_encoder, masked_lms
 
-    (mlm,) = masked_lms(load_encoder(tiny_mlm_dir))
+    encoder = load_encoder(tiny_mlm_dir)
+    (mlm,) = masked_lms(encoder)
     blocks = repeated_blocks(mlm)
     assert blocks == list(mlm.model.layers)  # the layers, not the embeddings or the head
-    assert compile_masked_lm(mlm) == len(blocks)
+    assert compile_encoder(encoder) == len(blocks)
     compiled = [block._compiled_call_impl for block in blocks]
     assert all(c is not None for c in compiled)
-    compile_masked_lm(mlm)
+    compile_encoder(encoder)
     assert [block._compiled_call_impl for block in blocks] == compiled  # idempotent

@@ -75,8 +75,8 @@ from ko_sparse.cli.errors import cluster_errors, user_errors
     "--compile",
     "compile_encoder",
     is_flag=True,
-    help="Local encoding: torch.compile the encoder first. On a GPU it costs ~30 s once and encodes ~1.3x "
-    "faster (H200, production size), so it pays off from ~100,000 documents.",
+    help="Local encoding: torch.compile the encoder first. On a GPU it then encodes ~1.3x faster (H200, "
+    "production size) after a one-off compile of tens of seconds: worth it for large corpora.",
 )
 @click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1), help="Shards of a new index.")
 @click.option("--resume", is_flag=True, help="Continue a run that stopped (Ctrl-C, a crash, the node going away).")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ko_sparse.model.splade import masked_lms
+
 RECOMPILE_LIMIT = 64
 
 
@@ -34,10 +36,11 @@ def repeated_blocks(mlm: nn.Module) -> list[nn.Module]:
     return list(max(lists, key=len)) if lists else []
 
 
-def compile_masked_lm(mlm: nn.Module) -> int:
-    """Compile each transformer block of ``mlm`` in place, with dynamic shapes; returns how many were
-    compiled. A block compiled before is left as it is."""
-    blocks = repeated_blocks(mlm)
+def compile_encoder(encoder: nn.Module) -> int:
+    """Compile each transformer block of every masked LM in ``encoder`` (a SPLADE encoder, or a doc-only
+    Router's document side) in place, with dynamic shapes; returns how many were compiled. A block compiled
+    before is left as it is."""
+    blocks = [block for mlm in masked_lms(encoder) for block in repeated_blocks(mlm)]
     dynamo = torch._dynamo.config
     limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # torch < 2.7's name
     setattr(dynamo, limit, max(getattr(dynamo, limit), RECOMPILE_LIMIT))  # process-wide, only ever raised

@@ -20,11 +20,10 @@ import scipy.sparse as sp
 import torch
 
 from ko_sparse.data.documents import Document
-from ko_sparse.model.compiled import compile_masked_lm
+from ko_sparse.model.compiled import compile_encoder
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.pruning import Pruning
-from ko_sparse.model.splade import masked_lms
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
 from ko_sparse.opensearch.rank_features import feature_dict
@@ -70,9 +69,8 @@ class LocalEncoder:
         self.pruning = pruning
         self.device = resolve_device(device)
         model.encoder.to(self.device)
-        if compile:  # in place: each transformer block through torch.compile (a GPU's one-off ~30 s)
-            for mlm in masked_lms(model.encoder):
-                compile_masked_lm(mlm)
+        if compile:  # in place: each transformer block through torch.compile
+            compile_encoder(model.encoder)
         self.strings = token_strings(model.encoder.tokenizer)
 
     def encode(self, texts: list[str]) -> sp.csr_matrix:

@@ -27,11 +27,11 @@ from ko_sparse.evaluation.retrieval import retrieval_evaluator
 from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
 from ko_sparse.losses import NotebookSpladeLoss, retrieval_loss
 from ko_sparse.model.base_models import resolve_base_model
-from ko_sparse.model.compiled import compile_masked_lm, compile_supported
+from ko_sparse.model.compiled import compile_encoder, compile_supported
 from ko_sparse.model.doc_only import doc_only_model, save_model
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.max_pooled_decoder import fused_max_pooling
-from ko_sparse.model.splade import freeze_vocabulary, load_encoder, masked_lms, special_token_ids
+from ko_sparse.model.splade import freeze_vocabulary, load_encoder, special_token_ids
 from ko_sparse.paths import cache_dir
 from ko_sparse.train.arguments import training_arguments
 from ko_sparse.train.callbacks import (
@@ -234,8 +234,7 @@ class Training:
         """``training.compile``: each transformer block through ``torch.compile`` (null: on CUDA devices)."""
         wanted = self.config.training.compile
         if wanted or (wanted is None and compile_supported(device)):
-            for mlm in masked_lms(self.model):
-                compile_masked_lm(mlm)
+            compile_encoder(self.model)
 
     def _save(self, model: SparseEncoder, folder: Path, record: dict) -> None:
         save_model(model, folder)
