@@ -96,8 +96,7 @@ def register(connection: ClusterConnection, package: Path) -> dict[str, str]:
 def remove_models(ml: MLCommons, model_ids: Iterable[str]) -> None:
     """Undeploy and delete the benchmark's models: a node holds at most 10 deployed models, leave none behind."""
     for model_id in model_ids:
-        ml.undeploy(model_id)
-        ml.delete(model_id)
+        ml.remove(model_id)
 
 
 def search_pass(client: OpenSearch, index: str, bodies: list[dict], params: dict | None = None) -> list[float]:

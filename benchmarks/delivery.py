@@ -91,18 +91,18 @@ def python_call(function: str, *arguments: str) -> list[str]:
 
 def model_group(ml: MLCommons, name: str) -> str:
     """A fresh model group for the peer's models (ML-Commons names groups uniquely)."""
-    return ml.request("POST", "/_plugins/_ml/model_groups/_register", {"name": name})["model_group_id"]
+    return ml.api.register_model_group(body={"name": name})["model_group_id"]
 
 
 def delete_group(ml: MLCommons, group: str, attempts: int = 30) -> None:
     """Delete the peer's model group and any model left in it (a failed run); ML-Commons sees deleted models
     for a moment after (409 until then)."""
     query = {"bool": {"filter": {"term": {"model_group_id": group}}, "must_not": {"exists": {"field": "chunk_number"}}}}
-    left = ml.request("POST", "/_plugins/_ml/models/_search", {"query": query, "size": 100})["hits"]["hits"]
+    left = ml.api.search_models(body={"query": query, "size": 100})["hits"]["hits"]
     remove_models(ml, [model["_id"] for model in left])
     for _ in range(attempts):
         try:
-            ml.request("DELETE", f"/_plugins/_ml/model_groups/{group}")
+            ml.api.delete_model_group(model_group_id=group)
             return
         except ConflictError:
             time.sleep(1)

@@ -131,3 +131,92 @@ def test_a_full_heap_names_the_breaker_and_the_heap_settings():
     assert "indices.breaker.total.limit" in message and "-Xmx" in message and "KO_SPARSE_OPENSEARCH_HEAP" in message
     with pytest.raises(click.ClickException, match="answered 429: busy"), cluster_errors("http://127.0.0.1:9210"):
         raise TransportError(429, "busy", "busy")
+
+
+@pytest.mark.parametrize(
+    "pruning",
+    [
+        ["--prune-type", "top_k"],  # the old default ratio 0.1 is no whole number of tokens
+        ["--prune-type", "top_k", "--prune-ratio", "64.5"],
+        ["--prune-type", "alpha_mass", "--prune-ratio", "1.0"],
+        ["--prune-type", "none", "--prune-ratio", "0.3"],
+    ],
+)
+def test_pruning_the_node_would_refuse_is_a_usage_error_before_connecting(tmp_path, pruning):
+    result = CliRunner().invoke(cli, ["register", "--host", "localhost:1", "--model", str(tmp_path), *pruning])
+    assert result.exit_code == 2, result.output
+    assert "--prune-ratio" in result.output
+
+
+def test_top_k_counts_whole_tokens():
+    from ko_sparse.model.pruning import Pruning
+
+    assert Pruning("top_k", 64).label == "top_k=64"
+    with pytest.raises(ValueError, match="whole number"):
+        Pruning("top_k", 0.1)
+
+
+def test_a_failed_run_is_undone_newest_first_even_on_ctrl_c():
+    from ko_sparse.opensearch.undo import Undo
+
+    report, undone = [], []
+
+    def broken() -> None:
+        raise RuntimeError("node gone")
+
+    with pytest.raises(KeyboardInterrupt), Undo(report.append) as undo:
+        undo.record("uploaded model m1", lambda: undone.append("m1"))
+        undo.record("changed a setting", broken)
+        undo.record("created pipeline p", lambda: undone.append("p"))
+        raise KeyboardInterrupt
+    assert undone == ["p", "m1"]
+    assert report[1:] == [
+        "undone: created pipeline p",
+        "could not undo: changed a setting (node gone)",
+        "undone: uploaded model m1",
+    ]
+    with Undo(report.append) as kept:
+        kept.record("created pipeline q", lambda: undone.append("q"))
+    assert undone == ["p", "m1"]  # a run that succeeds keeps what it made
+
+
+class LostDeployAnswer:
+    """A node whose answer to ``_deploy`` is lost (connection reset) after it started deploying."""
+
+    def __init__(self) -> None:
+        self.state = "REGISTERED"
+        self.requests: list[tuple[str, str]] = []
+
+    def perform_request(self, method, url, params=None, body=None, headers=None):
+        self.requests.append((method, url))
+        if url.endswith("/_deploy"):
+            self.state = "DEPLOYING"
+            raise OpenSearchConnectionError("N/A", "connection reset by peer", None)
+        if method == "GET" and url == "/_plugins/_ml/models/m1":
+            state, self.state = self.state, "DEPLOYED" if self.state == "DEPLOYING" else self.state
+            return {"model_state": state}
+        raise AssertionError(f"unexpected {method} {url}")
+
+
+def test_a_deploy_whose_answer_was_lost_is_waited_for_not_sent_again(monkeypatch):
+    from opensearchpy import OpenSearch
+
+    from ko_sparse.opensearch.ml_commons import MLCommons
+
+    monkeypatch.setattr(retry_module.time, "sleep", lambda _: None)
+    client = OpenSearch("http://127.0.0.1:1")
+    client.transport = LostDeployAnswer()
+    MLCommons(client, poll_seconds=0).deploy("m1", timeout=5)
+    assert [request for request in client.transport.requests if request[1].endswith("/_deploy")] == [
+        ("POST", "/_plugins/_ml/models/m1/_deploy")
+    ]
+    assert client.transport.state == "DEPLOYED"
+
+
+def test_local_file_upload_is_needed_only_when_something_is_uploaded():
+    from ko_sparse.opensearch.preflight import LOCAL_FILE, ClusterFacts, settings_to_change
+
+    facts = ClusterFacts("http://node:9200", "3.6.0", frozenset(), ("ml-node",), {LOCAL_FILE: "false"})
+    assert settings_to_change(facts, upload=False, deploy=True, access=None, allow_models_on_data_nodes=False) == []
+    (change,) = settings_to_change(facts, upload=True, deploy=True, access=None, allow_models_on_data_nodes=False)
+    assert (change.setting, change.current, change.needed) == (LOCAL_FILE, "false", "true")

@@ -10,6 +10,8 @@ import click
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.errors import cluster_errors
 
+DEFAULT_MAX_RATIO = 0.1
+
 
 @click.command("register")
 @cluster_options
@@ -42,7 +44,12 @@ from ko_sparse.cli.errors import cluster_errors
     show_default=True,
     help="Ingest-time pruning of document weights.",
 )
-@click.option("--prune-ratio", default=0.1, show_default=True, type=float, help="Parameter of --prune-type.")
+@click.option(
+    "--prune-ratio",
+    type=float,
+    help=f"Parameter of --prune-type: max_ratio {DEFAULT_MAX_RATIO} if not given; top_k (a whole number of tokens), "
+    "alpha_mass and abs_value need it.",
+)
 @click.option("--index", help="Create this index (rank_features mapping, the pipeline as default) if missing.")
 @click.option(
     "--search-pipeline",
@@ -96,6 +103,8 @@ def register_command(
     Registers each zip with _register_meta + upload_chunk (10 MB chunks), deploys it, then compares
     the cluster's _predict token weights on Korean sentences with the same model run in Python.
     Re-running reuses a model with the same sha256 in the group instead of uploading it again.
+    If any step fails (or Ctrl-C), what the run created or changed is undone, newest first, and listed
+    on stderr: uploaded models, deployments of reused models, cluster settings, pipelines, the index.
 
     \b
     Examples:
@@ -108,24 +117,31 @@ def register_command(
     from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
     from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
     from ko_sparse.opensearch.register import Registrar, load_package
+    from ko_sparse.opensearch.undo import Undo
 
     try:
         fields = parse_field_map(field_map)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    prune_ratio = checked_prune_ratio(prune_type, prune_ratio)
     check_access_options(access, backend_roles)
     if allow_models_on_data_nodes and not configure_cluster:
         raise click.UsageError("--allow-models-on-data-nodes changes a cluster setting: give --configure-cluster too")
     connection = cluster.connection()
     client = connection.client()
     say = (lambda *_: None) if as_json else click.echo
-    with cluster_errors(connection):
+    with cluster_errors(connection), Undo(lambda line: click.echo(line, err=True)) as undo:
         package_path, manifest = load_package(package_dir)
         facts = cluster_facts(client, connection.url)
         require_plugins(facts, ML_PLUGIN, *([NEURAL_PLUGIN] if pipeline or index or search_pipeline else []))
-        changed = prepare_cluster(client, facts, deploy, access, configure_cluster, allow_models_on_data_nodes, say)
-        registrar = Registrar(client, progress=not as_json, deploy_timeout=timeout)
-        group_id = registrar.model_group(model_group, access, tuple(backend_roles))
+        registrar = Registrar(client, progress=not as_json, deploy_timeout=timeout, undo=undo)
+        group_id = registrar.existing_group(model_group, access, tuple(backend_roles))
+        uploads = registrar.to_upload(manifest.artifacts, group_id, force)
+        changed = prepare_cluster(
+            client, facts, bool(uploads), deploy, access, configure_cluster, allow_models_on_data_nodes, say, undo
+        )
+        if group_id is None:
+            group_id = registrar.model_group(model_group, access, tuple(backend_roles))
         results = []
         for artifact in manifest.artifacts:
             registered = registrar.register(package_path, artifact, group_id, force)
@@ -154,6 +170,7 @@ def register_command(
                 search_pipeline,
                 prune_type,
                 prune_ratio,
+                undo,
             )
             say(
                 f"ingest pipeline {pipeline}"
@@ -187,12 +204,31 @@ def check_access_options(access: str | None, backend_roles: tuple[str, ...]) -> 
         raise click.UsageError("--access restricted needs at least one --backend-role")
 
 
-def prepare_cluster(client, facts, deploy, access, configure, allow_data_nodes, say) -> dict[str, str]:
-    """Change what the checks found, only with --configure-cluster, saying what; returns the changes made."""
+def checked_prune_ratio(prune_type: str, prune_ratio: float | None) -> float:
+    """The pipeline's prune_ratio, checked as neural-search checks it before anything is sent."""
+    from ko_sparse.model.pruning import Pruning
+
+    if prune_type == "none":
+        if prune_ratio is not None:
+            raise click.UsageError("--prune-ratio goes with a --prune-type other than none")
+        return 0.0
+    if prune_ratio is None and prune_type != "max_ratio":
+        raise click.UsageError(f"--prune-type {prune_type} needs --prune-ratio (e.g. top_k 64, alpha_mass 0.8)")
+    ratio = DEFAULT_MAX_RATIO if prune_ratio is None else prune_ratio
+    try:
+        Pruning(prune_type, ratio)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--prune-ratio") from error
+    return ratio
+
+
+def prepare_cluster(client, facts, upload, deploy, access, configure, allow_data_nodes, say, undo) -> dict[str, str]:
+    """Change what the checks found, only with --configure-cluster, saying what; returns the changes made
+    (recorded in ``undo``). Local-file registration is needed only when a model is to be uploaded."""
     from ko_sparse.opensearch.preflight import ClusterNotReady, settings_to_change
     from ko_sparse.opensearch.register import apply_settings
 
-    changes = settings_to_change(facts, deploy, access, allow_data_nodes)
+    changes = settings_to_change(facts, upload, deploy, access, allow_data_nodes)
     if changes and not configure:
         listing = "; ".join(str(change) for change in changes)
         raise ClusterNotReady(
@@ -200,5 +236,5 @@ def prepare_cluster(client, facts, deploy, access, configure, allow_data_nodes, 
         )
     if changes:
         say("changing cluster settings (persistent): " + "; ".join(str(change) for change in changes))
-        apply_settings(client, changes)
+        apply_settings(client, changes, undo)
     return {change.setting: change.needed for change in changes}

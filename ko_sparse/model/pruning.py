@@ -1,7 +1,7 @@
 """Document pruning as OpenSearch's neural-search applies it (``prune_type`` / ``prune_ratio``).
 
 - ``max_ratio`` r: keep weights >= r x the largest weight of the vector
-- ``top_k`` k: keep the k largest weights (k truncated to an integer)
+- ``top_k`` k: keep the k largest weights (k a whole number, as neural-search requires)
 - ``alpha_mass`` a: keep the largest weights while their running sum stays <= a x the total (the entry
   whose addition crosses the threshold is dropped)
 - ``abs_value`` v: keep weights >= v
@@ -33,6 +33,8 @@ class Pruning:
             raise ValueError(f"prune type {self.kind!r}: expected one of {', '.join(PRUNE_TYPES)}")
         if self.value <= 0 or (self.kind in ("max_ratio", "alpha_mass") and self.value >= 1):
             raise ValueError(f"{self.kind}={self.value}: out of range")
+        if self.kind == "top_k" and self.value != int(self.value):
+            raise ValueError(f"top_k={self.value}: expected a whole number of tokens")
 
     @classmethod
     def parse(cls, text: str) -> Pruning:

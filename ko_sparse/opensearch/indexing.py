@@ -269,7 +269,7 @@ def pipeline_meta(
     model: SparseModel | None = None,
 ) -> IndexMeta:
     """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model."""
-    info = ml.model(model_id)
+    info = ml.api.get_model(model_id=model_id)
     function = str(info.get("algorithm") or info.get("function_name") or "").upper()  # GET model says "algorithm"
     if function != "SPARSE_ENCODING" or info.get("model_state") not in DEPLOYED_STATES:
         raise IndexMismatchError(

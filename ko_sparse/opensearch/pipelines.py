@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from opensearchpy import OpenSearch
+from opensearchpy import NotFoundError, OpenSearch
+
+from ko_sparse.opensearch.undo import Undo
 
 PRUNE_TYPES = ("none", "max_ratio", "alpha_mass", "top_k", "abs_value")
 
@@ -79,12 +82,29 @@ def create_pipeline_and_index(
     search_pipeline: str | None,
     prune_type: str,
     prune_ratio: float,
+    undo: Undo,
 ) -> None:
-    """Create or update the ingest (and search) pipeline; create the index when it does not exist."""
-    client.ingest.put_pipeline(id=pipeline, body=ingest_pipeline(model_id, field_map, prune_type, prune_ratio))
+    """Create or update the ingest (and search) pipeline; create the index when it does not exist. Each is
+    recorded in ``undo``: a created one is deleted, a replaced one gets its previous body back."""
+    ingest = client.ingest
+    calls = (ingest.get_pipeline, ingest.put_pipeline, ingest.delete_pipeline)
+    put_recorded(undo, pipeline, ingest_pipeline(model_id, field_map, prune_type, prune_ratio), calls)
     if search_pipeline:
-        client.transport.perform_request(
-            "PUT", f"/_search/pipeline/{search_pipeline}", body=two_phase_search_pipeline()
-        )
+        calls = (client.search_pipeline.get, client.search_pipeline.put, client.search_pipeline.delete)
+        put_recorded(undo, search_pipeline, two_phase_search_pipeline(), calls)
     if index and not client.indices.exists(index=index):
+        undo.record(f"created index {index}", lambda: client.indices.delete(index=index))
         client.indices.create(index=index, body=sparse_index(field_map, pipeline, search_pipeline))
+
+
+def put_recorded(undo: Undo, name: str, body: dict, calls: tuple[Callable[..., dict], ...]) -> None:
+    """Put pipeline ``name`` with the library's ``(get, put, delete)`` calls for its kind, recording how to go
+    back to what ``get`` found: its previous body, or deleting it when there was none."""
+    get, put, delete = calls
+    try:
+        previous = get(id=name)[name]
+    except NotFoundError:
+        undo.record(f"created pipeline {name}", lambda: delete(id=name))
+    else:
+        undo.record(f"replaced pipeline {name} (its previous body is put back)", lambda: put(id=name, body=previous))
+    put(id=name, body=body)

@@ -84,16 +84,17 @@ def require_plugins(facts: ClusterFacts, *plugins: str) -> None:
 
 
 def settings_to_change(
-    facts: ClusterFacts, deploy: bool, access: str | None, allow_models_on_data_nodes: bool
+    facts: ClusterFacts, upload: bool, deploy: bool, access: str | None, allow_models_on_data_nodes: bool
 ) -> list[SettingChange]:
-    """What registering needs changed: local-file upload, and ``only_run_on_ml_node`` on a cluster without
-    ML nodes only when ``allow_models_on_data_nodes``. Raises when the work cannot be done at all."""
+    """What registering needs changed: local-file upload when a model is to be uploaded, and
+    ``only_run_on_ml_node`` on a cluster without ML nodes only when ``allow_models_on_data_nodes``. Raises
+    when the work cannot be done at all."""
     if access and facts.setting(ACCESS_CONTROL, "false") != "true":
         raise ClusterNotReady(
             f"--access {access}: {facts.url} has model access control off ({ACCESS_CONTROL} is false), so model "
             "groups have no access mode; ko-sparse does not turn it on (a security decision): drop --access"
         )
-    changes = upload_settings(facts)
+    changes = upload_settings(facts) if upload else []
     ml_node = ml_node_change(facts) if deploy else None
     if ml_node is not None and not allow_models_on_data_nodes:
         raise ClusterNotReady(

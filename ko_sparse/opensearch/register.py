@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from opensearchpy import OpenSearch, RequestError, TransportError
+from opensearchpy import ConflictError, OpenSearch, RequestError
 
 from ko_sparse.export.package import Artifact, Manifest
 from ko_sparse.export.reference import REFERENCES
-from ko_sparse.opensearch.ml_commons import ML, MLCommons, MLCommonsError, ModelArtifact
+from ko_sparse.opensearch.ml_commons import DEPLOYED_STATES, MLCommons, MLCommonsError, ModelArtifact
 from ko_sparse.opensearch.preflight import ClusterFacts, SettingChange
+from ko_sparse.opensearch.undo import Undo
 
 SMOKE_TEXTS = [
     "당뇨병 치료에 좋은 음식은 무엇인가요?",
     "서울에서 부산까지 기차로 얼마나 걸려?",
     "고혈압 약은 언제 먹어야 하나요",
 ]
-DEPLOYED_STATES = ("DEPLOYED", "PARTIALLY_DEPLOYED")
 # a model in these states has all its chunks: a re-run may reuse it (REGISTERING ones are half uploaded)
 COMPLETE_STATES = ("REGISTERED", "DEPLOYING", "UNDEPLOYED", "DEPLOY_FAILED", *DEPLOYED_STATES)
 ACCESS_MODES = ("public", "private", "restricted")
@@ -30,8 +30,15 @@ class RegistrationError(RuntimeError):
     """Registration cannot go on; the message says what the cluster said and what to do."""
 
 
-def apply_settings(client: OpenSearch, changes: list[SettingChange]) -> None:
-    """Set the needed values as persistent cluster settings."""
+def apply_settings(client: OpenSearch, changes: list[SettingChange], undo: Undo) -> None:
+    """Set the needed values as persistent cluster settings; ``undo`` puts the previous persistent values back
+    (unset ones are unset again)."""
+    persistent = client.cluster.get_settings(flat_settings=True)["persistent"]
+    previous = {change.setting: persistent.get(change.setting) for change in changes}
+    undo.record(
+        "changed cluster settings: " + "; ".join(str(change) for change in changes),
+        lambda: client.cluster.put_settings(body={"persistent": previous}),
+    )
     client.cluster.put_settings(body={"persistent": {change.setting: change.needed for change in changes}})
 
 
@@ -43,29 +50,41 @@ class RegisteredModel:
 
 
 class Registrar:
-    """Registers the artifacts of one package in a model group, reusing what is already there."""
+    """Registers the artifacts of one package in a model group, reusing what is already there.
 
-    def __init__(self, client: OpenSearch, progress: bool = True, deploy_timeout: float = 600) -> None:
+    What it creates (a model group, uploaded models, deployments of reused models) is recorded in ``undo``."""
+
+    def __init__(
+        self, client: OpenSearch, progress: bool = True, deploy_timeout: float = 600, undo: Undo | None = None
+    ) -> None:
         self.client = client
         self.ml = MLCommons(client)
         self.progress = progress
         self.deploy_timeout = deploy_timeout
+        self.undo = undo if undo is not None else Undo(lambda _: None)
+
+    def existing_group(self, name: str, access: str | None = None, backend_roles: tuple[str, ...] = ()) -> str | None:
+        """The id of the model group called ``name``, if there is one; it must have the access asked for."""
+        found = self.ml.api.search_model_group(body={"query": {"term": {"name.keyword": name}}})
+        hits = found["hits"]["hits"]
+        if not hits:
+            return None
+        self._check_access(name, hits[0]["_source"], access, backend_roles)
+        return hits[0]["_id"]
 
     def model_group(self, name: str, access: str | None = None, backend_roles: tuple[str, ...] = ()) -> str:
         """The id of the model group called ``name``, created (with ``access``) if missing.
 
         An existing group is used only if it has the access asked for; it is never changed."""
-        found = self.ml.request("POST", f"{ML}/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
-        hits = found["hits"]["hits"]
-        if hits:
-            self._check_access(name, hits[0]["_source"], access, backend_roles)
-            return hits[0]["_id"]
+        existing = self.existing_group(name, access, backend_roles)
+        if existing is not None:
+            return existing
         body: dict = {"name": name, "description": "Korean sparse models registered by ko-sparse"}
         if access:
             body["access_mode"] = access
             body["backend_roles"] = list(backend_roles)
         try:
-            return self.ml.request("POST", f"{ML}/model_groups/_register", body)["model_group_id"]
+            group_id = self.ml.api.register_model_group(body=body)["model_group_id"]
         except RequestError as error:
             if "already being used" in str(error.info):
                 raise RegistrationError(
@@ -73,6 +92,19 @@ class Registrar:
                     "choose another --model-group, or ask its owner for access"
                 ) from error
             raise
+        self.undo.record(f"created model group {name}", lambda: self.delete_group(group_id))
+        return group_id
+
+    def delete_group(self, group_id: str, attempts: int = 10) -> None:
+        """Delete an empty group; model deletions reach the group's version count with a delay."""
+        for attempt in range(attempts):
+            try:
+                self.ml.api.delete_model_group(model_group_id=group_id)
+                return
+            except ConflictError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1)
 
     @staticmethod
     def _check_access(name: str, group: dict, access: str | None, backend_roles: tuple[str, ...]) -> None:
@@ -99,9 +131,15 @@ class Registrar:
                 "must_not": [{"exists": {"field": "chunk_number"}}],
             }
         }
-        found = self.ml.request("POST", f"{ML}/models/_search", {"query": query, "size": 1})
+        found = self.ml.api.search_models(body={"query": query, "size": 1})
         hits = found["hits"]["hits"]
         return {"model_id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
+
+    def to_upload(self, artifacts: list[Artifact], group_id: str | None, force: bool) -> list[Artifact]:
+        """The artifacts ``register`` would upload (the others are reused)."""
+        if force or group_id is None:
+            return list(artifacts)
+        return [artifact for artifact in artifacts if self.find(artifact.sha256, group_id) is None]
 
     def register(self, package_dir: Path, artifact: Artifact, group_id: str, force: bool) -> RegisteredModel:
         upload = ModelArtifact(
@@ -119,28 +157,24 @@ class Registrar:
         existing = None if force else self.find(artifact.sha256, group_id)
         if existing is not None:
             return RegisteredModel(artifact, existing["model_id"], reused=True)
-        model_id = self.ml.register(upload, group_id, progress=self.progress, on_failure=self.remove)
+        model_id = self.ml.register(upload, group_id, progress=self.progress, created=self._record_upload)
         return RegisteredModel(artifact, model_id, reused=False)
 
-    def remove(self, model_id: str) -> None:
-        """Undeploy and delete a model this run registered (best effort: the original error matters more)."""
-        for action in (self.ml.undeploy, self.ml.delete):
-            with contextlib.suppress(TransportError):
-                action(model_id)
+    def _record_upload(self, model_id: str) -> None:
+        self.undo.record(f"uploaded model {model_id}", lambda: self.ml.remove(model_id))
 
     def deploy(self, registered: RegisteredModel, facts: ClusterFacts) -> list[str]:
         """Deploy (unless deployed) and return the names of the nodes serving the model.
 
-        A model this run uploaded and the cluster cannot load or deploy is deleted again: nothing is left
-        half-registered."""
+        Deploying a reused model is recorded (undone by undeploying it); a model this run uploaded is
+        recorded already (undone by deleting it)."""
         model_id = registered.model_id
-        if self.ml.model(model_id).get("model_state") not in DEPLOYED_STATES:
-            try:
-                self.ml.deploy(model_id, self.deploy_timeout)
-            except MLCommonsError as error:
-                if not registered.reused:
-                    self.remove(model_id)
-                raise RegistrationError(deploy_failure(error, registered, facts)) from error
+        if registered.reused and self.ml.state(model_id) not in DEPLOYED_STATES:
+            self.undo.record(f"deployed model {model_id}", lambda: self.ml.api.undeploy_model(model_id=model_id))
+        try:
+            self.ml.deploy(model_id, self.deploy_timeout)
+        except MLCommonsError as error:
+            raise RegistrationError(deploy_failure(error, registered, facts)) from error
         return self.ml.worker_nodes(model_id)
 
     def smoke_test(self, package_dir: Path, registered: RegisteredModel, texts: list[str] = SMOKE_TEXTS) -> float:

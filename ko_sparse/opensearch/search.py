@@ -60,9 +60,9 @@ def ensure_hybrid_pipeline(client: OpenSearch, fusion: str) -> str:
     """The search pipeline for ``fusion`` (created when missing); returns its name."""
     name = hybrid_pipeline_name(fusion)
     try:
-        client.transport.perform_request("GET", f"/_search/pipeline/{name}")
+        client.search_pipeline.get(id=name)
     except NotFoundError:
-        client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=HYBRID_PIPELINES[fusion])
+        client.search_pipeline.put(id=name, body=HYBRID_PIPELINES[fusion])
     return name
 
 

@@ -23,8 +23,7 @@ from opensearchpy import ConflictError, OpenSearch
 
 from ko_sparse.data.jsonl import read_jsonl
 from ko_sparse.opensearch.client import ClusterConnection, connect
-from ko_sparse.opensearch.ml_commons import ML, MLCommons
-from ko_sparse.opensearch.register import DEPLOYED_STATES
+from ko_sparse.opensearch.ml_commons import DEPLOYED_STATES, MLCommons
 from ko_sparse.resources import RETRIEVAL_DIR
 
 LOCAL_NODE = Path(__file__).resolve().parents[2] / "opensearch" / "local.sh"
@@ -149,16 +148,15 @@ def ml(opensearch: OpenSearch) -> MLCommons:
 
 def delete_model_group(ml: MLCommons, name: str) -> None:
     """Undeploy and delete every model of the group called ``name``, then the group (a node holds at most 10)."""
-    groups = ml.request("POST", f"{ML}/model_groups/_search", {"query": {"term": {"name.keyword": name}}})
+    groups = ml.api.search_model_group(body={"query": {"term": {"name.keyword": name}}})
     for hit in groups["hits"]["hits"]:
         query = {"bool": {"filter": [{"term": {"model_group_id": hit["_id"]}}]}}
         query["bool"]["must_not"] = [{"exists": {"field": "chunk_number"}}]
-        for model in ml.request("POST", f"{ML}/models/_search", {"size": 100, "query": query})["hits"]["hits"]:
-            ml.undeploy(model["_id"])
-            ml.delete(model["_id"])
+        for model in ml.api.search_models(body={"size": 100, "query": query})["hits"]["hits"]:
+            ml.remove(model["_id"])
         for attempt in range(10):  # model deletions reach the group's version count with a delay
             try:
-                ml.request("DELETE", f"{ML}/model_groups/{hit['_id']}")
+                ml.api.delete_model_group(model_group_id=hit["_id"])
                 break
             except ConflictError:
                 if attempt == 9:
@@ -185,14 +183,14 @@ def profile_group(cluster: Cluster) -> Iterator[str]:
 
 def undeploy_leftovers(ml: MLCommons) -> None:
     """Undeploy models an interrupted test or benchmark run left deployed (a node holds at most 10)."""
-    groups = ml.request("POST", f"{ML}/model_groups/_search", {"size": 1000, "query": {"match_all": {}}})
+    groups = ml.api.search_model_group(body={"size": 1000, "query": {"match_all": {}}})
     own = [hit["_id"] for hit in groups["hits"]["hits"] if hit["_source"]["name"].startswith(OWN_GROUPS)]
     if not own:
         return
     deployed = {"terms": {"model_state": list(DEPLOYED_STATES)}}
     query = {"bool": {"filter": [{"terms": {"model_group_id": own}}, deployed]}}
-    for hit in ml.request("POST", f"{ML}/models/_search", {"size": 1000, "query": query})["hits"]["hits"]:
-        ml.undeploy(hit["_id"])
+    for hit in ml.api.search_models(body={"size": 1000, "query": query})["hits"]["hits"]:
+        ml.api.undeploy_model(model_id=hit["_id"])
 
 
 @pytest.fixture(scope="session")

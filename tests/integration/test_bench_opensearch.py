@@ -82,8 +82,7 @@ def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model,
         cluster = run_benchmark(SMALL, [system], hybrid=False)[0]
     finally:
         system.target.delete()
-        ml.undeploy(registered.model_id)
-        ml.delete(registered.model_id)
+        ml.remove(registered.model_id)
     assert cluster.index.details["encoded_by"].startswith("ingest pipeline")
     for qid in SMALL.queries:
         for doc_id, score in cluster.run[qid].items():

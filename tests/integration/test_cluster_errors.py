@@ -17,7 +17,7 @@ import torch
 from opensearchpy import AuthorizationException
 
 from ko_sparse.export.package import Artifact, Manifest
-from ko_sparse.opensearch.ml_commons import ML, MLCommons
+from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.resources import TOKENIZER_DIR
 from tests.integration.conftest import Cluster, delete_model_group, local_node, profile_cluster
 from tests.integration.parity import invoke
@@ -38,9 +38,7 @@ def secure(request) -> Cluster:
 
 
 def groups_named(cluster: Cluster, name: str) -> list[dict]:
-    found = MLCommons(cluster.client()).request(
-        "POST", f"{ML}/model_groups/_search", {"query": {"term": {"name.keyword": name}}}
-    )
+    found = cluster.client().plugins.ml.search_model_group(body={"query": {"term": {"name.keyword": name}}})
     return found["hits"]["hits"]
 
 
@@ -130,10 +128,10 @@ def test_restricted_and_public_model_groups(secure, package, fresh_group):
             "ko-sparse-team",
         ).output
     )
-    group = MLCommons(secure.client()).request("GET", f"{ML}/model_groups/{restricted['model_group_id']}")
+    group = secure.client().plugins.ml.get_model_group(model_group_id=restricted["model_group_id"])
     assert (group["access"], group["backend_roles"]) == ("restricted", ["ko-sparse-team"])
     with pytest.raises(AuthorizationException):  # the reader has no ko-sparse-team backend role
-        reader.transport.perform_request("GET", f"{ML}/models/{restricted['models'][0]['model_id']}")
+        reader.plugins.ml.get_model(model_id=restricted["models"][0]["model_id"])
     other = invoke(secure, "register", "--model", str(package), "--model-group", fresh_group, "--access", "public")
     assert other.exit_code == 1
     assert (
@@ -157,7 +155,7 @@ def test_restricted_and_public_model_groups(secure, package, fresh_group):
                 "public",
             ).output
         )
-        model = reader.transport.perform_request("GET", f"{ML}/models/{public['models'][0]['model_id']}")
+        model = reader.plugins.ml.get_model(model_id=public["models"][0]["model_id"])
         assert model["model_group_id"] == public["model_group_id"]
     finally:
         delete_model_group(MLCommons(secure.client()), public_name)
@@ -224,7 +222,7 @@ def test_a_2x_cluster_given_a_model_its_libtorch_cannot_load(secure, newer_ops_p
     (group,) = groups_named(secure, fresh_group)
     models = {"bool": {"filter": [{"term": {"model_group_id": group["_id"]}}]}}
     models["bool"]["must_not"] = [{"exists": {"field": "chunk_number"}}]  # its chunks go asynchronously
-    assert MLCommons(secure.client()).request("POST", f"{ML}/models/_search", {"query": models})["hits"]["hits"] == []
+    assert secure.client().plugins.ml.search_models(body={"query": models})["hits"]["hits"] == []
 
 
 # ------------------------------------------------------------------------------------- missing plugins

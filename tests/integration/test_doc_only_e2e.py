@@ -110,8 +110,7 @@ def test_package_register_and_bench(opensearch_url, ml, doc_only_model, trained_
         assert bench.exit_code == 0, bench.output
     finally:
         for model_id in ids.values():
-            ml.undeploy(model_id)
-            ml.delete(model_id)
+            ml.remove(model_id)
     systems = json.loads((tmp_path / "report" / "results.json").read_text())["systems"]
     sparse = [s for s in systems if s["name"].startswith("sparse[")]
     bi, _, doc, doc_pruned = sparse  # in --model order, each followed by its --prune variant

@@ -135,8 +135,7 @@ def test_local_and_pipeline_encoding_give_the_same_top_ten(
     finally:
         opensearch.indices.delete(index=PIPELINE, ignore_unavailable=True)
         opensearch.ingest.delete_pipeline(id=f"{PIPELINE}-sparse-encoding", ignore=[404])
-        ml.undeploy(model_id)
-        ml.delete(model_id)
+        ml.remove(model_id)
     for ours, theirs in zip(local, cluster, strict=True):
         our_ids = [hit["doc_id"] for hit in ours["hits"]]
         their_ids = [hit["doc_id"] for hit in theirs["hits"]]

@@ -37,8 +37,7 @@ def deployed_encoder(ml: MLCommons, tiny_model):
     model_id = ml.register(ModelArtifact(archive, "ko-sparse-test-tiny-encoder", "SPARSE_ENCODING"))
     ml.deploy(model_id)
     yield model_id
-    ml.undeploy(model_id)
-    ml.delete(model_id)
+    ml.remove(model_id)
 
 
 def test_plugins_are_installed(opensearch):
@@ -141,5 +140,4 @@ def test_sparse_tokenize_model_serves_neural_sparse_queries(opensearch, ml, tiny
         ]
     finally:
         opensearch.indices.delete(index=index, ignore_unavailable=True)
-        ml.undeploy(model_id)
-        ml.delete(model_id)
+        ml.remove(model_id)

@@ -39,7 +39,7 @@ def test_onnx_bi_encoder_deploys_predicts_and_ranks_like_python(opensearch_url, 
     )
     (model,) = result["models"]
     assert model["function_name"] == "SPARSE_ENCODING" and model["max_relative_difference"] <= 1e-3
-    on_node = ml.model(model["model_id"])
+    on_node = ml.api.get_model(model_id=model["model_id"])
     assert (on_node["model_format"], on_node["model_state"]) == ("ONNX", "DEPLOYED")
     with cleaned_up(opensearch, index, pipeline):  # documents through the ONNX ingest pipeline, queries too
         assert_queries_rank_like_python(opensearch, index, onnx_packages / "bi", "SPARSE_ENCODING", model["model_id"])
@@ -51,8 +51,10 @@ def test_onnx_document_model_pairs_with_the_tokenizer_model(opensearch_url, open
         opensearch_url, onnx_packages / "doc", "--model-group", group, "--pipeline", pipeline, "--index", index
     )
     ids = {m["function_name"]: m["model_id"] for m in result["models"]}
-    assert ml.model(ids["SPARSE_ENCODING"])["model_format"] == "ONNX"
-    assert ml.model(ids["SPARSE_TOKENIZE"])["model_format"] == "TORCH_SCRIPT"  # no model file: format unused
+    assert ml.api.get_model(model_id=ids["SPARSE_ENCODING"])["model_format"] == "ONNX"
+    assert (
+        ml.api.get_model(model_id=ids["SPARSE_TOKENIZE"])["model_format"] == "TORCH_SCRIPT"
+    )  # no model file: format unused
     with cleaned_up(opensearch, index, pipeline):
         assert_queries_rank_like_python(
             opensearch, index, onnx_packages / "doc", "SPARSE_TOKENIZE", ids["SPARSE_TOKENIZE"]

@@ -65,8 +65,7 @@ def lookup_model(ml: MLCommons, vocabulary):
     model_id = ml.register(ModelArtifact(archive, "ko-sparse-test-pruning-lookup", "SPARSE_ENCODING"))
     ml.deploy(model_id)
     yield model_id
-    ml.undeploy(model_id)
-    ml.delete(model_id)
+    ml.remove(model_id)
 
 
 @pytest.mark.parametrize(("row", "case"), list(enumerate(CASES)), ids=[f"{k}={v}:{w}" for k, v, w in CASES])

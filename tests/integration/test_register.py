@@ -106,6 +106,60 @@ def test_configure_cluster_never_lets_models_onto_data_nodes_unless_asked(opense
         opensearch.cluster.put_settings(body={"persistent": {setting: None}})
 
 
+def models_in_group(opensearch, name: str) -> list[str]:
+    groups = opensearch.plugins.ml.search_model_group(body={"query": {"term": {"name.keyword": name}}})
+    query = {"bool": {"filter": [{"terms": {"model_group_id": [hit["_id"] for hit in groups["hits"]["hits"]]}}]}}
+    query["bool"]["must_not"] = [{"exists": {"field": "chunk_number"}}]
+    return [hit["_id"] for hit in opensearch.plugins.ml.search_models(body={"query": query})["hits"]["hits"]]
+
+
+def test_a_failed_run_undoes_its_upload_settings_and_pipeline(opensearch_url, opensearch, packages, group):
+    """The cluster refuses the index name after the upload, the setting and the pipeline: all are undone."""
+    setting = "plugins.ml_commons.allow_registering_model_via_local_file"
+    pipeline = f"{group}-undone"
+    opensearch.cluster.put_settings(body={"persistent": {setting: False}})
+    try:
+        failed = invoke(
+            opensearch_url,
+            *("register", "--model", str(packages / "bi"), "--model-group", group, "--no-deploy"),
+            *("--configure-cluster", "--pipeline", pipeline, "--index", f"Not-Lowercase-{group}"),
+        )
+        assert failed.exit_code == 1, failed.output
+        assert "invalid_index_name_exception" in failed.output
+        assert opensearch.cluster.get_settings(flat_settings=True)["persistent"][setting] == "false"
+        assert models_in_group(opensearch, group) == []
+        assert not opensearch.ingest.get_pipeline(id=pipeline, ignore=404).get(pipeline)
+        assert "undone: uploaded model" in failed.output and f"undone: created pipeline {pipeline}" in (failed.output)
+    finally:
+        opensearch.cluster.put_settings(body={"persistent": {setting: None}})
+        opensearch.ingest.delete_pipeline(id=pipeline, ignore=404)
+
+
+def test_a_rerun_changes_nothing_it_does_not_need_and_keeps_what_was_there(opensearch_url, opensearch, packages, group):
+    """Reusing a model needs no local-file upload; a failed re-run keeps the reused model and puts the
+    pipeline it replaced back."""
+    setting = "plugins.ml_commons.allow_registering_model_via_local_file"
+    pipeline = f"{group}-kept"
+    (model,) = register(opensearch_url, packages / "bi", "--model-group", group, "--no-deploy")["models"]
+    previous = {"description": "a user's own pipeline", "processors": [{"set": {"field": "f", "value": "v"}}]}
+    opensearch.ingest.put_pipeline(id=pipeline, body=previous)
+    opensearch.cluster.put_settings(body={"persistent": {setting: False}})
+    try:
+        again = register(opensearch_url, packages / "bi", "--model-group", group, "--no-deploy")
+        assert again["changed_settings"] == {} and again["models"][0]["reused"]
+        failed = invoke(
+            opensearch_url,
+            *("register", "--model", str(packages / "bi"), "--model-group", group, "--no-deploy"),
+            *("--pipeline", pipeline, "--index", f"Not-Lowercase-{group}"),
+        )
+        assert failed.exit_code == 1, failed.output
+        assert models_in_group(opensearch, group) == [model["model_id"]]
+        assert opensearch.ingest.get_pipeline(id=pipeline)[pipeline] == previous
+    finally:
+        opensearch.cluster.put_settings(body={"persistent": {setting: None}})
+        opensearch.ingest.delete_pipeline(id=pipeline, ignore=404)
+
+
 def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages, group):
     index, pipeline, search_pipeline = f"{group}-two-phase", f"{group}-tp-ingest", f"{group}-two-phase"
     result = register(  # deployed: the test queries through the model
@@ -134,7 +188,7 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
         settings = opensearch.indices.get_settings(index=index, flat_settings=True)[index]["settings"]
         assert settings["index.default_pipeline"] == pipeline
         assert settings["index.search.default_pipeline"] == search_pipeline
-        two_phase = opensearch.transport.perform_request("GET", f"/_search/pipeline/{search_pipeline}")
+        two_phase = opensearch.search_pipeline.get(id=search_pipeline)
         assert "neural_sparse_two_phase_processor" in two_phase[search_pipeline]["request_processors"][0]
         opensearch.index(index=index, body={"text": "당뇨병 치료에 좋은 음식"}, id="1", refresh=True)
         hits = opensearch.search(
@@ -145,7 +199,7 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
     finally:
         opensearch.indices.delete(index=index, ignore_unavailable=True)
         opensearch.ingest.delete_pipeline(id=pipeline)
-        opensearch.transport.perform_request("DELETE", f"/_search/pipeline/{search_pipeline}")
+        opensearch.search_pipeline.delete(id=search_pipeline)
 
 
 def test_tampered_zip_is_refused(opensearch_url, packages, tmp_path, group):
