@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
-from ko_sparse.cli.errors import cluster_errors
 
 
 @click.command("register")
@@ -119,47 +118,46 @@ def register_command(
     connection = cluster.connection()
     client = connection.client()
     say = (lambda *_: None) if as_json else click.echo
-    with cluster_errors(connection):
-        package_path, manifest = load_package(package_dir)
-        facts = cluster_facts(client, connection.url)
-        require_plugins(facts, ML_PLUGIN, *([NEURAL_PLUGIN] if pipeline or index or search_pipeline else []))
-        changed = prepare_cluster(client, facts, deploy, access, configure_cluster, allow_models_on_data_nodes, say)
-        registrar = Registrar(client, progress=not as_json, deploy_timeout=timeout)
-        group_id = registrar.model_group(model_group, access, tuple(backend_roles))
-        results = []
-        for artifact in manifest.artifacts:
-            registered = registrar.register(package_path, artifact, group_id, force)
-            say(f"{artifact.function_name}: {'reused' if registered.reused else 'registered'} {registered.model_id}")
-            entry = {
-                "function_name": artifact.function_name,
-                "model_id": registered.model_id,
-                "reused": registered.reused,
-            }
-            if deploy:
-                entry["deployed_on"] = registrar.deploy(registered, facts)
-                entry["max_relative_difference"] = registrar.smoke_test(package_path, registered)
-                say(
-                    f"  deployed on {', '.join(entry['deployed_on']) or 'the cluster'}; _predict matches Python "
-                    f"(max difference {entry['max_relative_difference']:.1e} of the largest weight)"
-                )
-            results.append(entry)
-        ids = {entry["function_name"]: entry["model_id"] for entry in results}
-        if pipeline:
-            create_pipeline_and_index(
-                client,
-                ids["SPARSE_ENCODING"],
-                fields,
-                pipeline,
-                index,
-                search_pipeline,
-                prune_type,
-                prune_ratio,
-            )
+    package_path, manifest = load_package(package_dir)
+    facts = cluster_facts(client, connection.url)
+    require_plugins(facts, ML_PLUGIN, *([NEURAL_PLUGIN] if pipeline or index or search_pipeline else []))
+    changed = prepare_cluster(client, facts, deploy, access, configure_cluster, allow_models_on_data_nodes, say)
+    registrar = Registrar(client, progress=not as_json, deploy_timeout=timeout)
+    group_id = registrar.model_group(model_group, access, tuple(backend_roles))
+    results = []
+    for artifact in manifest.artifacts:
+        registered = registrar.register(package_path, artifact, group_id, force)
+        say(f"{artifact.function_name}: {'reused' if registered.reused else 'registered'} {registered.model_id}")
+        entry = {
+            "function_name": artifact.function_name,
+            "model_id": registered.model_id,
+            "reused": registered.reused,
+        }
+        if deploy:
+            entry["deployed_on"] = registrar.deploy(registered, facts)
+            entry["max_relative_difference"] = registrar.smoke_test(package_path, registered)
             say(
-                f"ingest pipeline {pipeline}"
-                + (f", index {index}" if index else "")
-                + (f", search pipeline {search_pipeline}" if search_pipeline else "")
+                f"  deployed on {', '.join(entry['deployed_on']) or 'the cluster'}; _predict matches Python "
+                f"(max difference {entry['max_relative_difference']:.1e} of the largest weight)"
             )
+        results.append(entry)
+    ids = {entry["function_name"]: entry["model_id"] for entry in results}
+    if pipeline:
+        create_pipeline_and_index(
+            client,
+            ids["SPARSE_ENCODING"],
+            fields,
+            pipeline,
+            index,
+            search_pipeline,
+            prune_type,
+            prune_ratio,
+        )
+        say(
+            f"ingest pipeline {pipeline}"
+            + (f", index {index}" if index else "")
+            + (f", search pipeline {search_pipeline}" if search_pipeline else "")
+        )
     query_model = ids.get("SPARSE_TOKENIZE", ids["SPARSE_ENCODING"])
     query = neural_sparse_query(fields[1], query_model)
     if as_json:

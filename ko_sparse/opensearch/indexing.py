@@ -22,6 +22,7 @@ from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
 from ko_sparse.data.documents import BadRow, CorpusReader, Document, Fields, stream_documents
+from ko_sparse.errors import Interrupted
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
@@ -44,7 +45,7 @@ from ko_sparse.opensearch.sources import SourceBuilder, Timings
 SUMMARY_FILE = "summary.json"
 
 
-class IndexingStopped(RuntimeError):
+class IndexingStopped(Interrupted):
     """The run stopped before the end of the corpus; what was committed stays, ``--resume`` continues."""
 
 

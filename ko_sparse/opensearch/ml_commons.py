@@ -13,6 +13,7 @@ from pathlib import Path
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
+from ko_sparse.errors import ClusterError
 from ko_sparse.opensearch.retry import with_backoff
 
 ML = "/_plugins/_ml"
@@ -20,7 +21,7 @@ CHUNK_SIZE = 10_000_000  # ML-Commons rejects larger chunks ("Chunk size exceeds
 RUNNING_STATES = ("CREATED", "RUNNING")
 
 
-class MLCommonsError(RuntimeError):
+class MLCommonsError(ClusterError):
     """An ML-Commons request or task that failed; the message says what the cluster said."""
 
 
