@@ -214,9 +214,9 @@ def build_run(
     """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, index_body
-    from ko_sparse.opensearch.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
     from ko_sparse.opensearch.ml_commons import MLCommons
-    from ko_sparse.opensearch.sources import BatchCache, LocalEncoder, SourceBuilder
+    from ko_sparse.workflows.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
+    from ko_sparse.workflows.sources import BatchCache, LocalEncoder, SourceBuilder
 
     model = load_model(model_path, max_length, setting="--model") if model_path else None
     morphemes = MorphemeField.for_cluster(client)

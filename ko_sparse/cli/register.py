@@ -106,7 +106,7 @@ def register_command(
     """
     from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
     from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
-    from ko_sparse.opensearch.register import Registrar, load_package
+    from ko_sparse.workflows.register import Registrar, load_package
 
     try:
         fields = parse_field_map(field_map)
@@ -188,7 +188,7 @@ def check_access_options(access: str | None, backend_roles: tuple[str, ...]) -> 
 def prepare_cluster(client, facts, deploy, access, configure, allow_data_nodes, say) -> dict[str, str]:
     """Change what the checks found, only with --configure-cluster, saying what; returns the changes made."""
     from ko_sparse.opensearch.preflight import ClusterNotReady, settings_to_change
-    from ko_sparse.opensearch.register import apply_settings
+    from ko_sparse.workflows.register import apply_settings
 
     changes = settings_to_change(facts, deploy, access, allow_data_nodes)
     if changes and not configure:

@@ -24,8 +24,8 @@ from opensearchpy import ConflictError, OpenSearch
 from ko_sparse.data.jsonl import read_jsonl
 from ko_sparse.opensearch.client import ClusterConnection, connect
 from ko_sparse.opensearch.ml_commons import ML, MLCommons
-from ko_sparse.opensearch.register import DEPLOYED_STATES
 from ko_sparse.resources import RETRIEVAL_DIR
+from ko_sparse.workflows.register import DEPLOYED_STATES
 
 LOCAL_NODE = Path(__file__).resolve().parents[2] / "opensearch" / "local.sh"
 MIRACL = RETRIEVAL_DIR / "miracl-ko-dev-judged"

@@ -39,8 +39,8 @@ from ko_sparse.opensearch.progress import (
     open_failures,
     starting_point,
 )
-from ko_sparse.opensearch.register import DEPLOYED_STATES
-from ko_sparse.opensearch.sources import SourceBuilder, Timings
+from ko_sparse.workflows.register import DEPLOYED_STATES
+from ko_sparse.workflows.sources import SourceBuilder, Timings
 
 SUMMARY_FILE = "summary.json"
 
