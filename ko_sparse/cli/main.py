@@ -29,14 +29,6 @@ COMMANDS = {
 }
 
 
-class CommandError(click.ClickException):
-    """A ko-sparse error as the CLI shows it: one line and the error's exit code."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 class KoSparseGroup(click.Group):
     """Loads a command's module only when it is asked for, and turns errors into one-line messages."""
 
@@ -54,12 +46,19 @@ class KoSparseGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KoSparseError as error:
-            raise CommandError(str(error), error.exit_code) from error
+            raise one_line(str(error), error.exit_code) from error
         except Exception as error:
             message = cluster_message(ctx, error)
             if message is None:
                 raise
-            raise CommandError(message) from error
+            raise one_line(message) from error
+
+
+def one_line(message: str, exit_code: int = 1) -> click.ClickException:
+    """An error as the CLI shows it: ``Error: <message>`` and the exit code."""
+    failure = click.ClickException(message)
+    failure.exit_code = exit_code
+    return failure
 
 
 def cluster_message(ctx: click.Context, error: Exception) -> str | None:

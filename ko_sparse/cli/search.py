@@ -97,11 +97,10 @@ def search_command(
 def build_searcher(client, index_name, mode, model_path, model_id, fusion):
     """A searcher for the index; the query encoder comes from the options or the index's ``_meta``."""
     from ko_sparse.errors import ClusterError, InputError
-    from ko_sparse.model.doc_only import load_model
     from ko_sparse.opensearch.corpus_index import MorphemeField, read_meta
     from ko_sparse.opensearch.ml_commons import MLCommons
     from ko_sparse.opensearch.query_tokens import max_clause_count
-    from ko_sparse.opensearch.search import ClusterQueryEncoder, LocalQueryEncoder, Searcher
+    from ko_sparse.opensearch.search import ClusterQueryEncoder, Searcher
 
     meta = read_meta(client, index_name)
     if meta is None:
@@ -110,7 +109,7 @@ def build_searcher(client, index_name, mode, model_path, model_id, fusion):
     if mode != "bm25":
         recorded = Path(meta.model) if meta.model and Path(meta.model).is_dir() else None
         if model_path or (recorded and not model_id):
-            encoder = LocalQueryEncoder(load_model(model_path or recorded, setting="--model"))
+            encoder = local_query_encoder(model_path or recorded)
         elif model_id or (meta.model_id and not meta.doc_only):
             encoder = ClusterQueryEncoder(MLCommons(client), model_id or meta.model_id)
         else:
@@ -120,6 +119,14 @@ def build_searcher(client, index_name, mode, model_path, model_id, fusion):
             )
     morphemes = MorphemeField(meta.bm25_analyzer == "nori")
     return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion)
+
+
+def local_query_encoder(model_path: Path):
+    """The model on this machine as the query encoder; imports torch, so only when asked for."""
+    from ko_sparse.model.doc_only import load_model
+    from ko_sparse.workflows.query_encoder import LocalQueryEncoder
+
+    return LocalQueryEncoder(load_model(model_path, setting="--model"))
 
 
 def show(qid: str, result, tokens: int) -> None:
