@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 
 import click
 
@@ -93,10 +94,19 @@ def quiet_libraries() -> None:
     """Hide library output a user cannot act on: transformers' warnings and download bars, datasets'
     "Saving the dataset" bars (``HF_DATASETS_DISABLE_PROGRESS_BARS=0`` shows them), and accelerate's
     "Removed shared tensor {'decoder.weight'}" on every save (the MLM decoder is tied to the embeddings
-    and re-tied on load). ko-sparse's own progress bars stay. The libraries read these variables when
-    imported, which the commands do later: the CLI itself imports none of them."""
+    and re-tied on load). ko-sparse's own progress bars stay. The libraries read the variables when
+    imported, which the commands do later; one imported already (a test, ``accelerate launch``) is told."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+    if "datasets" in sys.modules and os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] != "0":
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
