@@ -48,11 +48,12 @@ from ko_sparse.model.splade import load_encoder
 from ko_sparse.model.tiny import TinyModelSpec, build_tiny_mlm
 from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection, resolve
 from ko_sparse.opensearch.corpus_index import MorphemeField
-from ko_sparse.opensearch.indexing import IndexRun, batches, local_meta
 from ko_sparse.opensearch.ml_commons import MLCommons
-from ko_sparse.opensearch.search import LocalQueryEncoder, Searcher
-from ko_sparse.opensearch.sources import BatchCache, LocalEncoder, SourceBuilder
+from ko_sparse.opensearch.search import Searcher
 from ko_sparse.paths import cache_dir
+from ko_sparse.workflows.indexing import IndexRun, batches, local_meta
+from ko_sparse.workflows.query_encoder import LocalQueryEncoder
+from ko_sparse.workflows.sources import BatchCache, LocalEncoder, SourceBuilder
 
 DOCUMENTS = 100_000
 PRUNE = "top_k:128"

@@ -22,7 +22,9 @@ BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "ko_sparse/resources/data
 def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every command and sub-command of the CLI, e.g. ("data", "build")."""
     paths = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in sorted(group.list_commands(context)):
+        command = group.get_command(context, name)
         paths.append((*prefix, name))
         if isinstance(command, click.Group):
             paths.extend(command_paths(command, (*prefix, name)))
@@ -32,7 +34,7 @@ def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> lis
 def find_command(path: tuple[str, ...]) -> click.Command:
     command = cli
     for name in path:
-        command = command.commands[name]
+        command = command.get_command(click.Context(command), name)
     return command
 
 

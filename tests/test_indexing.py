@@ -10,11 +10,11 @@ import scipy.sparse as sp
 
 from ko_sparse.data.documents import BadRow, Document
 from ko_sparse.opensearch.corpus_index import IndexMeta
-from ko_sparse.opensearch.indexing import batches
 from ko_sparse.opensearch.progress import Progress, ResumeError, open_failures, starting_point
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits
 from ko_sparse.opensearch.search import contributions
-from ko_sparse.opensearch.sources import BatchCache
+from ko_sparse.workflows.indexing import batches
+from ko_sparse.workflows.sources import BatchCache
 
 
 def test_batches_carry_the_bad_rows_and_end_after_their_last_row():
@@ -161,7 +161,7 @@ def test_an_unreadable_corpus_is_named(tmp_path):
 def test_local_encoding_with_compile_encodes_through_compiled_blocks(tiny_encoder):
     from ko_sparse.model.doc_only import SparseModel
     from ko_sparse.model.splade import mlm_of
-    from ko_sparse.opensearch.sources import LocalEncoder
+    from ko_sparse.workflows.sources import LocalEncoder
 
     LocalEncoder(SparseModel(tiny_encoder), 32, device="cpu")
     assert all(layer._compiled_call_impl is None for layer in mlm_of(tiny_encoder).model.layers)

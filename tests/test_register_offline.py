@@ -118,19 +118,15 @@ def test_backoff_waits_at_most_its_longest_delay(monkeypatch):
 
 
 def test_a_full_heap_names_the_breaker_and_the_heap_settings():
-    import click
+    from ko_sparse.opensearch.diagnosis import explain
 
-    from ko_sparse.cli.errors import cluster_errors
-
+    connection = ClusterConnection("http://127.0.0.1:9210")
     reason = "[parent] Data too large, data for [<http_request>] would be [2101621952/1.9gb]"
     info = {"error": {"type": "circuit_breaking_exception", "reason": reason}, "status": 429}
-    with pytest.raises(click.ClickException) as raised, cluster_errors("http://127.0.0.1:9210"):
-        raise TransportError(429, "circuit_breaking_exception", info)
-    message = raised.value.message
+    message = explain(connection, TransportError(429, "circuit_breaking_exception", info))
     assert "heap is full" in message and "1.9gb" in message
     assert "indices.breaker.total.limit" in message and "-Xmx" in message and "KO_SPARSE_OPENSEARCH_HEAP" in message
-    with pytest.raises(click.ClickException, match="answered 429: busy"), cluster_errors("http://127.0.0.1:9210"):
-        raise TransportError(429, "busy", "busy")
+    assert explain(connection, TransportError(429, "busy", "busy")) == "http://127.0.0.1:9210 answered 429: busy"
 
 
 @pytest.mark.parametrize(

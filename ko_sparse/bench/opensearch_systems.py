@@ -19,6 +19,7 @@ from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
 from ko_sparse.bench.systems import EmbeddedSparse, IndexStats, Matches, SearchOutput, timed_search
+from ko_sparse.errors import ClusterError
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkWriter
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, MorphemeField, has_nori
@@ -31,7 +32,7 @@ from ko_sparse.text.morphemes import MorphemeTokenizer
 BULK_BATCH = 200
 
 
-class BulkIndexError(RuntimeError):
+class BulkIndexError(ClusterError):
     """Some documents were not indexed; the message lists them with the cluster's reasons."""
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
-from ko_sparse.cli.errors import cluster_errors, user_errors
 
 SYSTEMS = ("bm25", "sparse", "hybrid")
 SHOWN_IDS = 10
@@ -133,27 +132,22 @@ def bench_command(
     chosen = chosen_systems(systems, models)
     from ko_sparse.bench.report import drop_table, table, write_report
     from ko_sparse.bench.runner import run_benchmark
-    from ko_sparse.data.retrieval_sets import UnknownSetError, load_set
+    from ko_sparse.data.retrieval_sets import load_set
 
-    with user_errors():
-        try:
-            dataset = load_set(index_name)
-        except UnknownSetError as error:
-            raise click.UsageError(str(error)) from error
-        click.echo(f"{dataset.name}: {dataset.summary()}")
+    dataset = load_set(index_name)
+    click.echo(f"{dataset.name}: {dataset.summary()}")
     missing = missing_documents_note(dataset, strict)
     connection = cluster.connection() if engine == "opensearch" else None
-    with user_errors(), cluster_errors(connection or ""):
-        built, notes, cleanup = build_systems(
-            engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, dataset.name
-        )
-        try:
-            results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
-        finally:
-            if not keep:
-                for action in cleanup:
-                    action()
-        notes += [note for system in built for note in getattr(system, "notes", list)()]
+    built, notes, cleanup = build_systems(
+        engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, dataset.name
+    )
+    try:
+        results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
+    finally:
+        if not keep:
+            for action in cleanup:
+                action()
+    notes += [note for system in built for note in getattr(system, "notes", list)()]
     settings = {
         "index": index_name,
         "engine": engine,
@@ -248,13 +242,10 @@ def with_onnx_runtime(model, max_length: int) -> str:
     """Export the model's encoder to ONNX, verify it, and let ONNX Runtime encode; returns the note."""
     from importlib.metadata import version
 
-    from ko_sparse.export.onnx_export import OnnxExportError, verified_onnx_model
+    from ko_sparse.export.onnx_export import verified_onnx_model
     from ko_sparse.export.sparse_module import eager_module
 
-    try:
-        model.onnx, verification = verified_onnx_model(eager_module(model.encoder, 0.0), model.encoder, max_length)
-    except OnnxExportError as error:
-        raise click.ClickException(str(error)) from error
+    model.onnx, verification = verified_onnx_model(eager_module(model.encoder, 0.0), model.encoder, max_length)
     return f"encoded by onnxruntime {version('onnxruntime')} ({verification.summary()})"
 
 

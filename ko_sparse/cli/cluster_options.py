@@ -10,6 +10,8 @@ import click
 
 from ko_sparse.opensearch.client import CONNECTION_OPTIONS, ClusterConnection, resolve
 
+CONNECTION = "ko_sparse.connection"  # the click context's meta key for the command's cluster connection
+
 
 @dataclass(frozen=True)
 class ClusterOptions:
@@ -21,12 +23,15 @@ class ClusterOptions:
     insecure: bool
 
     def connection(self) -> ClusterConnection:
+        """The resolved connection, also kept on the click context for the CLI's error messages."""
         try:
-            return resolve(
+            connection = resolve(
                 self.host, self.user, self.ca_certs, self.insecure, lambda text: click.prompt(text, hide_input=True)
             )
         except ValueError as error:
             raise click.UsageError(str(error)) from None
+        click.get_current_context().meta[CONNECTION] = connection
+        return connection
 
 
 def cluster_options(command: Callable) -> Callable:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ko_sparse.cli.errors import user_errors
 from ko_sparse.data.pairs import BUNDLED_SOURCES
 
 
@@ -195,32 +194,31 @@ def build_command(
     from ko_sparse.data.build import BuildConfig, build_dataset
     from ko_sparse.data.synonyms import MiningThresholds
 
-    with user_errors():
-        config = BuildConfig(
-            output_dir=output_dir,
-            sources=() if no_bundled else (sources or BUNDLED_SOURCES),
-            pairs=pairs,
-            corpus=corpus,
-            cross_encoder=cross_encoder,
-            model=model,
-            negatives_per_anchor=negatives_per_anchor,
-            proportions=parse_proportions(proportions),
-            validation_fraction=0.05 if validation_fraction is None else validation_fraction,
-            max_pairs_per_source=max_pairs_per_source,
-            min_sts_score=min_sts_score,
-            min_corpus_frequency=min_corpus_frequency,
-            report=report,
-            thresholds=MiningThresholds(
-                generator=generator,
-                filters=parse_filters(synonym_filters),
-                min_count=min_count,
-                min_pmi=min_pmi,
-                min_information_gain=min_information_gain,
-                min_cross_encoder=min_cross_encoder,
-            ),
-            seed=seed,
-        )
-        stats = build_dataset(config, model_ranker(model))
+    config = BuildConfig(
+        output_dir=output_dir,
+        sources=() if no_bundled else (sources or BUNDLED_SOURCES),
+        pairs=pairs,
+        corpus=corpus,
+        cross_encoder=cross_encoder,
+        model=model,
+        negatives_per_anchor=negatives_per_anchor,
+        proportions=parse_proportions(proportions),
+        validation_fraction=0.05 if validation_fraction is None else validation_fraction,
+        max_pairs_per_source=max_pairs_per_source,
+        min_sts_score=min_sts_score,
+        min_corpus_frequency=min_corpus_frequency,
+        report=report,
+        thresholds=MiningThresholds(
+            generator=generator,
+            filters=parse_filters(synonym_filters),
+            min_count=min_count,
+            min_pmi=min_pmi,
+            min_information_gain=min_information_gain,
+            min_cross_encoder=min_cross_encoder,
+        ),
+        seed=seed,
+    )
+    stats = build_dataset(config, model_ranker(model))
     for name, split in stats["splits"].items():
         click.echo(f"{name}: {split['rows']:,} triplets, difficulty {split['difficulty']}")
     filtering = stats["synonym_filtering"]
@@ -249,14 +247,13 @@ def model_ranker(model: str | None):
 def build_retrieval_rows(source, output_dir, negatives, validation_fraction, seed, model, teacher) -> None:
     from ko_sparse.data.retrieval import RetrievalBuildConfig, build_retrieval
 
-    with user_errors():
-        config = RetrievalBuildConfig(source, output_dir, negatives, validation_fraction, seed)
-        scorer = None
-        if teacher:
-            from ko_sparse.model.teacher import teacher_scorer
+    config = RetrievalBuildConfig(source, output_dir, negatives, validation_fraction, seed)
+    scorer = None
+    if teacher:
+        from ko_sparse.model.teacher import teacher_scorer
 
-            scorer = teacher_scorer(teacher)
-        stats = build_retrieval(config, model_ranker(model), scorer)
+        scorer = teacher_scorer(teacher)
+    stats = build_retrieval(config, model_ranker(model), scorer)
     for name, split in stats["splits"].items():
         click.echo(f"{name}: {split['rows']:,} rows from {split['queries']:,} queries")
     click.echo(f"validation queries for the trainer's evaluator: {output_dir / 'eval'}")

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ko_sparse.cli.errors import user_errors
-
 
 @click.command("expand")
 @click.argument("texts", nargs=-1, required=True)
@@ -43,8 +41,7 @@ def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.model.expansion import expand
 
-    with user_errors():
-        encoder = load_model(model_path, setting="--model").encoder  # doc-only: the document side
+    encoder = load_model(model_path, setting="--model").encoder  # doc-only: the document side
     expansions = expand(encoder, list(texts), top_k)
     if as_json:
         payload = [

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
-from ko_sparse.cli.errors import cluster_errors, user_errors
 
 
 @click.command("index")
@@ -140,9 +139,6 @@ def index_command(
     """
     from ko_sparse.data.documents import Fields, open_corpus
     from ko_sparse.model.pruning import Pruning
-    from ko_sparse.opensearch.corpus_index import IndexMismatchError
-    from ko_sparse.opensearch.indexing import IndexingStopped
-    from ko_sparse.opensearch.progress import ResumeError
 
     encode = encode or ("local" if model_path else "pipeline")
     if encode == "local" and not model_path:
@@ -155,36 +151,31 @@ def index_command(
         pruning = Pruning.parse(prune) if prune else None
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    with user_errors():
-        reader = open_corpus(corpus, split)
+    reader = open_corpus(corpus, split)
     connection = cluster.connection()
     output_dir = output_dir or Path("outputs") / "index" / index_name
-    with user_errors(), cluster_errors(connection.url):
-        try:
-            run = build_run(
-                connection.client(),
-                index_name,
-                reader,
-                Fields(text_field, id_field, title_field or None),
-                model_path,
-                model_id,
-                encode,
-                pruning,
-                max_length,
-                batch_size or (500 if encode == "local" else 50),
-                encode_batch_size,
-                concurrency,
-                max_retries,
-                device,
-                shards,
-                cache_dir,
-                output_dir,
-                not as_json,
-                compile_encoder=compile_encoder,
-            )
-            summary = run.run(resume=resume, restart=restart)
-        except (IndexMismatchError, ResumeError, IndexingStopped) as error:
-            raise click.ClickException(str(error)) from error
+    run = build_run(
+        connection.client(),
+        index_name,
+        reader,
+        Fields(text_field, id_field, title_field or None),
+        model_path,
+        model_id,
+        encode,
+        pruning,
+        max_length,
+        batch_size or (500 if encode == "local" else 50),
+        encode_batch_size,
+        concurrency,
+        max_retries,
+        device,
+        shards,
+        cache_dir,
+        output_dir,
+        not as_json,
+        compile_encoder=compile_encoder,
+    )
+    summary = run.run(resume=resume, restart=restart)
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
@@ -223,9 +214,9 @@ def build_run(
     """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, index_body
-    from ko_sparse.opensearch.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
     from ko_sparse.opensearch.ml_commons import MLCommons
-    from ko_sparse.opensearch.sources import BatchCache, LocalEncoder, SourceBuilder
+    from ko_sparse.workflows.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
+    from ko_sparse.workflows.sources import BatchCache, LocalEncoder, SourceBuilder
 
     model = load_model(model_path, max_length, setting="--model") if model_path else None
     morphemes = MorphemeField.for_cluster(client)

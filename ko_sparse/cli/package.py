@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ko_sparse.cli.errors import user_errors
 from ko_sparse.usage import peak_resident_bytes
 
 
@@ -88,25 +87,20 @@ def package_command(
       ko-sparse package outputs/tiny/best --output pkg --mode doc-only --idf-corpus corpus.jsonl
       ko-sparse package outputs/tiny/best --output outputs/tiny/package --overwrite
     """
-    from ko_sparse.export.package import PackagingError, package_model
-    from ko_sparse.export.token_strings import TokenCollisionError
+    from ko_sparse.export.package import package_model
 
     started = time.perf_counter()
-    with user_errors():
-        try:
-            manifest, verification = package_model(
-                model_dir,
-                output_dir,
-                mode,
-                max_length,
-                prune_ratio,
-                idf_corpus,
-                name or _default_name(model_dir),
-                model_format,
-                overwrite,
-            )
-        except (PackagingError, TokenCollisionError) as error:
-            raise click.ClickException(str(error)) from error
+    manifest, verification = package_model(
+        model_dir,
+        output_dir,
+        mode,
+        max_length,
+        prune_ratio,
+        idf_corpus,
+        name or _default_name(model_dir),
+        model_format,
+        overwrite,
+    )
     click.echo(verification.summary())
     click.echo(
         f"packaged in {time.perf_counter() - started:.1f} s, peak memory {peak_resident_bytes() / 1e9:.2f} GB "

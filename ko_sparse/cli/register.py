@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
-from ko_sparse.cli.errors import cluster_errors
 
 DEFAULT_MAX_RATIO = 0.1
 
@@ -116,8 +115,8 @@ def register_command(
     """
     from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
     from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
-    from ko_sparse.opensearch.register import Registrar, load_package
     from ko_sparse.opensearch.undo import Undo
+    from ko_sparse.workflows.register import Registrar, load_package
 
     try:
         fields = parse_field_map(field_map)
@@ -130,7 +129,7 @@ def register_command(
     connection = cluster.connection()
     client = connection.client()
     say = (lambda *_: None) if as_json else click.echo
-    with cluster_errors(connection), Undo(lambda line: click.echo(line, err=True)) as undo:
+    with Undo(lambda line: click.echo(line, err=True)) as undo:
         package_path, manifest = load_package(package_dir)
         facts = cluster_facts(client, connection.url)
         require_plugins(facts, ML_PLUGIN, *([NEURAL_PLUGIN] if pipeline or index or search_pipeline else []))
@@ -173,10 +172,27 @@ def register_command(
                 undo,
             )
             say(
-                f"ingest pipeline {pipeline}"
-                + (f", index {index}" if index else "")
-                + (f", search pipeline {search_pipeline}" if search_pipeline else "")
+                f"  deployed on {', '.join(entry['deployed_on']) or 'the cluster'}; _predict matches Python "
+                f"(max difference {entry['max_relative_difference']:.1e} of the largest weight)"
             )
+        results.append(entry)
+    ids = {entry["function_name"]: entry["model_id"] for entry in results}
+    if pipeline:
+        create_pipeline_and_index(
+            client,
+            ids["SPARSE_ENCODING"],
+            fields,
+            pipeline,
+            index,
+            search_pipeline,
+            prune_type,
+            prune_ratio,
+        )
+        say(
+            f"ingest pipeline {pipeline}"
+            + (f", index {index}" if index else "")
+            + (f", search pipeline {search_pipeline}" if search_pipeline else "")
+        )
     query_model = ids.get("SPARSE_TOKENIZE", ids["SPARSE_ENCODING"])
     query = neural_sparse_query(fields[1], query_model)
     if as_json:
@@ -226,7 +242,7 @@ def prepare_cluster(client, facts, upload, deploy, access, configure, allow_data
     """Change what the checks found, only with --configure-cluster, saying what; returns the changes made
     (recorded in ``undo``). Local-file registration is needed only when a model is to be uploaded."""
     from ko_sparse.opensearch.preflight import ClusterNotReady, settings_to_change
-    from ko_sparse.opensearch.register import apply_settings
+    from ko_sparse.workflows.register import apply_settings
 
     changes = settings_to_change(facts, upload, deploy, access, allow_data_nodes)
     if changes and not configure:

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
-from ko_sparse.cli.errors import cluster_errors, user_errors
 
 SNIPPET = 160
 
@@ -79,20 +78,14 @@ def search_command(
       ko-sparse search --index docs --mode bm25 --queries queries.txt --json > results.json
     """
     from ko_sparse.data.documents import read_queries
-    from ko_sparse.opensearch.corpus_index import IndexMismatchError
 
-    with user_errors():
-        queries = [(str(n), text) for n, text in enumerate(texts, start=1)]
-        queries += read_queries(queries_file) if queries_file else []
+    queries = [(str(n), text) for n, text in enumerate(texts, start=1)]
+    queries += read_queries(queries_file) if queries_file else []
     if not queries:
         raise click.UsageError('give a query ("당뇨병 치료") or --queries FILE')
     connection = cluster.connection()
-    with user_errors(), cluster_errors(connection.url):
-        try:
-            searcher = build_searcher(connection.client(), index_name, mode, model_path, model_id, fusion)
-        except (IndexMismatchError, ValueError) as error:
-            raise click.ClickException(str(error)) from error
-        results = [(qid, searcher.search(text, mode, k)) for qid, text in queries]
+    searcher = build_searcher(connection.client(), index_name, mode, model_path, model_id, fusion)
+    results = [(qid, searcher.search(text, mode, k)) for qid, text in queries]
     if as_json:
         payload = [{"id": qid, **asdict(result)} for qid, result in results]
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -103,29 +96,37 @@ def search_command(
 
 def build_searcher(client, index_name, mode, model_path, model_id, fusion):
     """A searcher for the index; the query encoder comes from the options or the index's ``_meta``."""
-    from ko_sparse.model.doc_only import load_model
+    from ko_sparse.errors import ClusterError, InputError
     from ko_sparse.opensearch.corpus_index import MorphemeField, read_meta
     from ko_sparse.opensearch.ml_commons import MLCommons
     from ko_sparse.opensearch.query_tokens import max_clause_count
-    from ko_sparse.opensearch.search import ClusterQueryEncoder, LocalQueryEncoder, Searcher
+    from ko_sparse.opensearch.search import ClusterQueryEncoder, Searcher
 
     meta = read_meta(client, index_name)
     if meta is None:
-        raise ValueError(f"index {index_name} does not exist (build it with ko-sparse index)")
+        raise ClusterError(f"index {index_name} does not exist (build it with ko-sparse index)")
     encoder = None
     if mode != "bm25":
         recorded = Path(meta.model) if meta.model and Path(meta.model).is_dir() else None
         if model_path or (recorded and not model_id):
-            encoder = LocalQueryEncoder(load_model(model_path or recorded, setting="--model"))
+            encoder = local_query_encoder(model_path or recorded)
         elif model_id or (meta.model_id and not meta.doc_only):
             encoder = ClusterQueryEncoder(MLCommons(client), model_id or meta.model_id)
         else:
-            raise ValueError(
+            raise InputError(
                 f"--mode {mode} needs the query model: give --model (the model folder) or --model-id "
                 f"(index {index_name} was built by {meta.model or meta.model_id}, which is not available here)"
             )
     morphemes = MorphemeField(meta.bm25_analyzer == "nori")
     return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion)
+
+
+def local_query_encoder(model_path: Path):
+    """The model on this machine as the query encoder; imports torch, so only when asked for."""
+    from ko_sparse.model.doc_only import load_model
+    from ko_sparse.workflows.query_encoder import LocalQueryEncoder
+
+    return LocalQueryEncoder(load_model(model_path, setting="--model"))
 
 
 def show(qid: str, result, tokens: int) -> None:

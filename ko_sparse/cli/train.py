@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ko_sparse.cli.errors import user_errors
 from ko_sparse.train.config import PRESETS, load_config, preset_path
 
 
@@ -80,15 +79,10 @@ def train_command(
         settings.append(f"training.max_steps={max_steps}")
     if mode is not None:
         settings.append(f"model.mode={mode}")
-    from ko_sparse.train.trainer import Training, TrainingInterrupted
+    from ko_sparse.train.trainer import Training
 
-    with user_errors():
-        config = load_config(config_file, settings, preset=preset_path(preset) if preset else None)
-        training = Training(config)
-        try:
-            result = training.train(resume=resume)
-        except TrainingInterrupted as interrupted:
-            raise click.ClickException(str(interrupted)) from None
+    config = load_config(config_file, settings, preset=preset_path(preset) if preset else None)
+    result = Training(config).train(resume=resume)
     if int(os.environ.get("RANK", "0")) == 0:
         click.echo(
             f"Done: {result.global_step} steps, best {result.best_metric} {result.best_value:.4f}.\n"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from sentence_transformers import SparseEncoder
 
+from ko_sparse.errors import KoSparseError
 from ko_sparse.export.sparse_module import EXAMPLE_TEXTS, ExportedModel, MLCommonsSparseModule, model_inputs
 from ko_sparse.export.verification import Verification, verify
 from ko_sparse.model.onnx_runtime import INSTALL_HINT, OnnxSparseModel
@@ -34,7 +35,7 @@ IR_VERSION = 9  # ONNX Runtime 1.16 (ML-Commons 2.19-3.6) reads IR <= 9
 RUNTIME = "ONNX Runtime"
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(KoSparseError):
     """The model could not be exported to ONNX, or the export does not match the eager model."""
 
 

@@ -13,7 +13,7 @@ import json
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ from sentence_transformers import SparseEncoder
 
 from ko_sparse import __version__
 from ko_sparse.data.corpus import read_documents
+from ko_sparse.errors import DataError, KoSparseError
 from ko_sparse.export.onnx_export import RUNTIME as ONNX_RUNTIME
 from ko_sparse.export.onnx_export import OnnxExportError, export_onnx
 from ko_sparse.export.sparse_module import ExportedModel, MLCommonsSparseModule, eager_module
@@ -53,7 +54,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class PackagingError(RuntimeError):
+class PackagingError(KoSparseError):
     """The model cannot be packaged as asked; the message says why and what to do."""
 
 
@@ -114,9 +115,27 @@ class Manifest:
             raise PackagingError(
                 f"{folder}: no {MANIFEST}; make one with `ko-sparse package MODEL_DIR --output {folder}`"
             )
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["artifacts"] = [Artifact(**artifact) for artifact in data["artifacts"]]
-        return cls(**data)
+        try:
+            data = _checked(json.loads(path.read_text(encoding="utf-8")), cls, path)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not JSON ({error})") from None
+        artifacts = [Artifact(**_checked(artifact, Artifact, path)) for artifact in data["artifacts"]]
+        return cls(**{**data, "artifacts": artifacts})
+
+
+def _checked(data: object, kind: type, path: Path) -> dict:
+    """``data`` when it has every field ``kind`` requires and no other; else a :class:`DataError` naming the key."""
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object for {kind.__name__}, got {type(data).__name__}")
+    known = {f.name: f for f in fields(kind)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise DataError(f"{path}: unknown key {unknown[0]!r} in {kind.__name__} (known: {', '.join(known)})")
+    required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise DataError(f"{path}: missing key {missing[0]!r} in {kind.__name__}")
+    return data
 
 
 def package_model(

@@ -12,11 +12,12 @@ from collections import defaultdict
 
 from transformers import PreTrainedTokenizerBase
 
+from ko_sparse.errors import KoSparseError
 from ko_sparse.model.splade import special_token_ids
 from ko_sparse.model.token_strings import token_strings
 
 
-class TokenCollisionError(ValueError):
+class TokenCollisionError(KoSparseError):
     """Several non-special ids decode to the same string."""
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from opensearchpy import OpenSearch, helpers
 
+from ko_sparse.errors import ClusterError
 from ko_sparse.opensearch.retry import backoff_delay
 
 PASSING_STATUS = (429, 502, 503, 504, "N/A", "TIMEOUT")  # "N/A": no answer (connection refused, reset, timeout)
 
 
-class ClusterUnavailable(RuntimeError):
+class ClusterUnavailable(ClusterError):
     """Documents were still refused for passing reasons after every retry (node down, queue full)."""
 
 

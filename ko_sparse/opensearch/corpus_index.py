@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, fields
 from opensearchpy import OpenSearch
 
 from ko_sparse import __version__
+from ko_sparse.errors import ClusterError
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TEXT, TITLE, MORPHEMES, EMBEDDING = "text", "title", "morphemes", "embedding"
 META_KEY = "ko_sparse"
 
 
-class IndexMismatchError(RuntimeError):
+class IndexMismatchError(ClusterError):
     """The index exists but was built differently; the message says how and what to do."""
 
 

@@ -7,11 +7,26 @@ import re
 import socket
 import ssl
 
-from opensearchpy import TransportError
+from opensearchpy import AuthenticationException, AuthorizationException, TransportError
+from opensearchpy import ConnectionError as OpenSearchConnectionError
 
 from ko_sparse.opensearch.client import CA_CERTS_ENV, PASSWORD_ENV, USER_ENV, ClusterConnection, parse_host
 
 PERMISSION = re.compile(r"no permissions for \[([^\]]+)\] and User \[name=([^,\]]+)")
+
+
+def explain(connection: ClusterConnection, error: Exception) -> str | None:
+    """One line on what to do about a connection, auth or transport error; None for any other error."""
+    if isinstance(error, OpenSearchConnectionError):
+        return connection_failure(connection, error)
+    if isinstance(error, AuthenticationException):
+        return unauthorized(connection)
+    if isinstance(error, AuthorizationException):
+        return forbidden(connection, error)
+    if isinstance(error, TransportError):
+        answer = f"{connection.url} answered {error.status_code}: {error.info or error.error}"
+        return heap_full(connection, error) or answer
+    return None
 
 
 def speaks_tls(hostname: str, port: int, timeout: float = 5.0) -> bool | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
+from ko_sparse.errors import ClusterError
 from ko_sparse.opensearch.retry import with_backoff
 
 CHUNK_SIZE = 10_000_000  # ML-Commons rejects larger chunks ("Chunk size exceeds 10MB")
@@ -22,7 +23,7 @@ RUNNING_STATES = ("CREATED", "RUNNING")
 DEPLOYED_STATES = ("DEPLOYED", "PARTIALLY_DEPLOYED")
 
 
-class MLCommonsError(RuntimeError):
+class MLCommonsError(ClusterError):
     """An ML-Commons request or task that failed; the message says what the cluster said."""
 
 

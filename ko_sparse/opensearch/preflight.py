@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from opensearchpy import OpenSearch
 
+from ko_sparse.errors import ClusterError
+
 ML_PLUGIN = "opensearch-ml"
 NEURAL_PLUGIN = "opensearch-neural-search"
 PLUGIN_USES = {
@@ -20,7 +22,7 @@ ACCESS_CONTROL = "plugins.ml_commons.model_access_control_enabled"
 LIBTORCH = {2: "1.13.1", 3: "2.5.1"}
 
 
-class ClusterNotReady(RuntimeError):
+class ClusterNotReady(ClusterError):
     """The cluster lacks something ko-sparse needs; the message says what and how to get it."""
 
 

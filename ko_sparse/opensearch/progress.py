@@ -15,11 +15,13 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ko_sparse.errors import ClusterError
+
 PROGRESS_FILE = "progress.json"
 FAILURES_FILE = "failures.jsonl"
 
 
-class ResumeError(RuntimeError):
+class ResumeError(ClusterError):
     """An earlier run cannot be continued (or must be, before starting again); the message says what to do."""
 
 

@@ -1,6 +1,7 @@
 """Searching an index built by ``ko-sparse index``: sparse, BM25 or hybrid, with why each hit came back.
 
-Sparse: the query's tokens (encoded here by the model, or by the cluster's model through ``_predict``),
+Sparse: the query's tokens (encoded by the cluster's model through ``_predict``, or here by
+:class:`ko_sparse.workflows.query_encoder.LocalQueryEncoder`: this module imports no torch),
 within :class:`QueryTokenLimits`, sent as ``neural_sparse`` ``query_tokens``. BM25: a ``match`` on the
 morpheme field. Hybrid: neural-search's ``hybrid`` query over both, fused on the cluster by a search
 pipeline (reciprocal rank fusion with ``score-ranker-processor``, or min-max normalisation and the
@@ -20,12 +21,9 @@ from typing import Protocol
 
 from opensearchpy import NotFoundError, OpenSearch
 
-from ko_sparse.model.doc_only import SparseModel
-from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
-from ko_sparse.opensearch.rank_features import feature_dict
 
 MODES = ("sparse", "bm25", "hybrid")
 RRF_RANK_CONSTANT = 60  # as the embedded engine's reciprocal rank fusion
@@ -126,17 +124,6 @@ def contributions(explanation: dict) -> list[Contribution]:
 
 class QueryEncoder(Protocol):
     def tokens(self, text: str) -> dict[str, float]: ...
-
-
-class LocalQueryEncoder:
-    """Query tokens from a model on this machine (a doc-only model weights the query's tokens by IDF)."""
-
-    def __init__(self, model: SparseModel) -> None:
-        self.model = model
-        self.strings = token_strings(model.encoder.tokenizer)
-
-    def tokens(self, text: str) -> dict[str, float]:
-        return feature_dict(self.model.encode_queries([text], batch_size=1)[0], self.strings)
 
 
 class ClusterQueryEncoder:

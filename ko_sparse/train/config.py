@@ -17,12 +17,9 @@ from typing import Any, get_origin, get_type_hints
 
 import yaml
 
+from ko_sparse.errors import ConfigError
 from ko_sparse.losses.config import LossConfig
 from ko_sparse.model.splade import DEFAULT_BASE_MODEL
-
-
-class ConfigError(ValueError):
-    """A config file, key or value that cannot be used; the message names it."""
 
 
 @dataclass

@@ -23,6 +23,7 @@ from transformers import ProgressCallback, TrainerCallback
 from ko_sparse.data.paraphrase_triplets import BUILTIN_PREFIX, resolve_builtin
 from ko_sparse.data.retrieval import load_eval_retrieval
 from ko_sparse.data.triplets import load_eval_pairs, load_triplets
+from ko_sparse.errors import Interrupted
 from ko_sparse.evaluation.retrieval import retrieval_evaluator
 from ko_sparse.evaluation.synonym_ranking import SynonymRankingEvaluator
 from ko_sparse.losses import NotebookSpladeLoss, retrieval_loss
@@ -70,7 +71,7 @@ def model_inputs(split: Dataset, distillation: str) -> Dataset:
     return split.map(label, remove_columns=[TEACHER_COLUMN])
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(Interrupted):
     """Training stopped by Ctrl-C after saving a resumable checkpoint."""
 
 

@@ -66,7 +66,7 @@ def test_failed_documents_are_reported_not_dropped(opensearch):
 def test_model_id_path_encodes_on_the_cluster_like_python(opensearch, ml, model, trained_tiny_model, tmp_path):
     from ko_sparse.export.package import package_model
     from ko_sparse.opensearch.preflight import cluster_facts
-    from ko_sparse.opensearch.register import Registrar
+    from ko_sparse.workflows.register import Registrar
 
     manifest, _ = package_model(trained_tiny_model, tmp_path, max_length=64, name="ko-sparse-test-bench-model")
     registrar = Registrar(opensearch, progress=False)

@@ -101,7 +101,7 @@ def test_local_and_pipeline_encoding_give_the_same_top_ten(
 ):
     from ko_sparse.export.package import package_model
     from ko_sparse.opensearch.preflight import cluster_facts
-    from ko_sparse.opensearch.register import Registrar
+    from ko_sparse.workflows.register import Registrar
 
     manifest, _ = package_model(trained_tiny_model, tmp_path / "package", max_length=int(MAX_LENGTH))
     registrar = Registrar(opensearch, progress=False)

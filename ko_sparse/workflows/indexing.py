@@ -22,13 +22,14 @@ from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
 from ko_sparse.data.documents import BadRow, CorpusReader, Document, Fields, stream_documents
+from ko_sparse.errors import Interrupted
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkOutcome, BulkWriter, ClusterUnavailable
 from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT, IndexMeta, IndexMismatchError, MorphemeField
-from ko_sparse.opensearch.ml_commons import MLCommons
+from ko_sparse.opensearch.ml_commons import DEPLOYED_STATES, MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 from ko_sparse.opensearch.progress import (
     FAILURES_FILE,
@@ -38,13 +39,12 @@ from ko_sparse.opensearch.progress import (
     open_failures,
     starting_point,
 )
-from ko_sparse.opensearch.register import DEPLOYED_STATES
-from ko_sparse.opensearch.sources import SourceBuilder, Timings
+from ko_sparse.workflows.sources import SourceBuilder, Timings
 
 SUMMARY_FILE = "summary.json"
 
 
-class IndexingStopped(RuntimeError):
+class IndexingStopped(Interrupted):
     """The run stopped before the end of the corpus; what was committed stays, ``--resume`` continues."""
 
 

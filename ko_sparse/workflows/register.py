@@ -8,6 +8,7 @@ from pathlib import Path
 
 from opensearchpy import ConflictError, OpenSearch, RequestError
 
+from ko_sparse.errors import ClusterError
 from ko_sparse.export.package import Artifact, Manifest
 from ko_sparse.export.reference import REFERENCES
 from ko_sparse.opensearch.ml_commons import DEPLOYED_STATES, MLCommons, MLCommonsError, ModelArtifact
@@ -26,7 +27,7 @@ ACCESS_MODES = ("public", "private", "restricted")
 LOAD_FAILURES = ("unknown builtin op", "unknown type name", "pytorchstreamreader", "version_ <=", "schema not found")
 
 
-class RegistrationError(RuntimeError):
+class RegistrationError(ClusterError):
     """Registration cannot go on; the message says what the cluster said and what to do."""
 
 
