@@ -161,6 +161,7 @@ def standard_error(measured: Measure) -> float:
     return math.sqrt(measured.precision * (1 - measured.precision) / measured.judged_kept)
 
 
+@pytest.mark.slow  # mines every bundled pair: about a minute of CPU
 def test_default_pipeline_precision_on_the_judged_sample(bundled_pairs_mined):
     """Measured (docs/training.md): 0.708 on the 24 judged pairs the defaults keep (402 kept in all), with
     thresholds chosen on that sample; one pair moves it by 4 points. What the sample supports, and is asserted:
@@ -238,6 +239,7 @@ def test_same_seed_same_dataset(built, tmp_path):
     assert first["validation"].to_list() == second["validation"].to_list()
 
 
+@pytest.mark.slow  # warms up and trains a tiny model: minutes of CPU
 def test_the_tiny_preset_trains_on_the_output(built, tmp_path):
     from ko_sparse.train.config import load_config, preset_path
     from ko_sparse.train.trainer import Training
