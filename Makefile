@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 TORCH_INDEX_URL ?=  # e.g. https://download.pytorch.org/whl/cpu: the CPU build of torch, without CUDA libraries
 
-.PHONY: install demo test test-lowest lint bench
+.PHONY: install demo test test-all test-lowest lint bench
 
 install: $(VENV)/.installed
 
@@ -26,8 +26,11 @@ lint: install
 	$(BIN)/ruff check ko_sparse tests benchmarks
 	$(BIN)/ruff format --check ko_sparse tests benchmarks
 
-test: lint  ## what CI runs
-	$(BIN)/pytest
+test: lint  ## the unit tier: no OpenSearch node, no Java, no long training
+	$(BIN)/pytest -m "not integration and not slow"
+
+test-all: test  ## what .ci/run calls: then the integration tier (live clusters) and the slow tests
+	$(BIN)/pytest -m "integration or slow"
 
 # --upgrade: a lowest-direct resolution even where the venv already holds newer versions; --exact: nothing left over
 test-lowest:  ## the unit tier (no OpenSearch node) against the minimum versions pyproject.toml declares

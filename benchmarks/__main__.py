@@ -1,9 +1,9 @@
 """``python -m benchmarks NAME [--quick] [--repeat N]``.
 
-NAME is one benchmark, ``all`` (every benchmark, then the README table), ``table`` (rewrite the README
+NAME is one benchmark, ``all`` (every benchmark, then the speed page's table), ``table`` (rewrite docs/speed.md's
 table from the latest figure of each ``results/*.jsonl``), ``gpu`` (the GPU check: run it through
 ``benchmarks/gpu_check.sh`` on a GPU machine) or ``record FILE`` (add the JSON lines a run elsewhere
-printed, e.g. the GPU check's, to ``results/`` and the README table). ``--quick`` (``--size quick``)
+printed, e.g. the GPU check's, to ``results/`` and the speed page's table). ``--quick`` (``--size quick``)
 sizes everything for a 2-core CPU machine with the tiny model; ``--size full`` (the default) runs the
 production-size stand-in ``random:ax-encoder-base`` at sizes the machine runs in minutes. ``index_scale``
 (100,000 passages through ``ko-sparse index``) runs on its own, not in ``all``: it takes the better part

@@ -164,7 +164,7 @@ def report(
     ``value`` and ``peer_value`` are the repeated measurements (or one number); the record holds their
     medians and min-max ranges, and the ratio of each repeat with its peer's (paired when both have the
     same number of repeats, else every combination): ``ratio`` is their median, ``ratio_range`` their
-    range. ``target`` is the ratio the figure is meant to reach; the README's verdict uses the median."""
+    range. ``target`` is the ratio the figure is meant to reach; the speed page's verdict uses the median."""
     ours, theirs = _samples(value), _samples(peer_value)
     pairs = zip(ours, theirs, strict=True) if len(ours) == len(theirs) else [(a, b) for a in ours for b in theirs]
     ratios = [a / b if higher_is_better else b / a for a, b in pairs]

@@ -7,7 +7,7 @@
 #   bash benchmarks/gpu_check.sh --prepare       # here, once: the wheels the GPU image lacks, into .whl/ (ignored)
 #   device run: command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540
 #   (bash benchmarks/gpu_check.sh --profile: a profile of two compiled training steps instead, 2 minutes)
-#   python -m benchmarks record <files_at>/gpu_check.jsonl   # here: add its figures to results/ and the README
+#   python -m benchmarks record <files_at>/gpu_check.jsonl   # here: add its figures to results/ and docs/speed.md
 #
 # The GPU image has torch, transformers and sentence-transformers of its own; the carried wheels give the
 # versions ko-sparse needs (sentence-transformers >= 6.2, which imports datasets) and what the image lacks:

@@ -1,4 +1,4 @@
-"""The README's benchmark table, regenerated from the latest figure in each ``results/*.jsonl``."""
+"""The speed page's figures table (docs/speed.md), regenerated from the latest figure in each ``results/*.jsonl``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks import common
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SPEED_PAGE = Path(__file__).resolve().parent.parent / "docs" / "speed.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 FULL_SIZE_SUFFIX = " [full size]"
 
@@ -103,15 +103,15 @@ def record(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--page", type=Path, default=SPEED_PAGE)
     args = parser.parse_args(argv)
-    text = args.readme.read_text(encoding="utf-8")
+    text = args.page.read_text(encoding="utf-8")
     if START not in text or END not in text:
-        raise SystemExit(f"{args.readme}: no {START} ... {END} block to fill")
+        raise SystemExit(f"{args.page}: no {START} ... {END} block to fill")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    args.readme.write_text(f"{head}{START}\n{markdown(latest_records())}\n{END}{tail}", encoding="utf-8")
-    print(f"wrote the benchmark table of {args.readme}")
+    args.page.write_text(f"{head}{START}\n{markdown(latest_records())}\n{END}{tail}", encoding="utf-8")
+    print(f"wrote the figures table of {args.page}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,16 @@ KOREAN_SENTENCES = [
     "메일을 다 지울까 안 읽은 것만 지울까?",
     "감기에 걸렸을 때는 충분히 쉬세요.",
 ]
+SLOW_TIMEOUT_S = 1800  # a test marked slow may run this long; the others get pyproject's timeout
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give the slow tests pytest-timeout's longer limit (nothing to do without the plugin)."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture(autouse=True, scope="session")

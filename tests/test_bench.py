@@ -124,6 +124,7 @@ def test_sparse_scores_are_the_exact_dot_product(tiny_encoder):
         assert len(run[qid]) == int(np.count_nonzero(expected))
 
 
+@pytest.mark.slow  # encodes and benchmarks a set end to end: 80 s of CPU
 def test_bench_cli_writes_the_report(tiny_encoder, tmp_path):
     tiny_encoder.save(str(tmp_path / "model"))
     result = CliRunner().invoke(

@@ -1,4 +1,4 @@
-"""The benchmarks compare equal work and record what the README table shows."""
+"""The benchmarks compare equal work and record what the speed page's table (docs/speed.md) shows."""
 
 from __future__ import annotations
 
@@ -46,10 +46,10 @@ def test_report_appends_a_json_line_and_the_table_shows_it(tmp_path, monkeypatch
         json.loads(lines[0])
     )
 
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{table.START}\nold\n{table.END}\nafter\n")
-    table.main(["--readme", str(readme)])
-    text = readme.read_text()
+    page = tmp_path / "speed.md"
+    page.write_text(f"# x\n{table.START}\nold\n{table.END}\nafter\n")
+    table.main(["--page", str(page)])
+    text = page.read_text()
     assert "old" not in text and text.endswith(f"{table.END}\nafter\n")
     assert "| encode | 12.00 (12.00–12.00) documents/s | SparseEncoder.encode | 20.00 (20.00–20.00) | 0.60x" in text
     assert "≥ 1.2x: missed | 1 |" in text
@@ -63,10 +63,10 @@ def test_repeated_figures_are_medians_with_ranges_and_the_verdict_follows_the_me
     assert record["value"] == 61.0 and record["value_range"] == [59.0, 580.0]
     assert record["ratio"] == 6.1 and record["ratio_range"] == [5.9, 58.0]
     assert record["repeats"] == 5
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{table.START}\n{table.END}\n")
-    table.main(["--readme", str(readme)])
-    assert "| 6.10x (5.90x–58.00x) | ≥ 10x: missed | 5 |" in readme.read_text()
+    page = tmp_path / "speed.md"
+    page.write_text(f"{table.START}\n{table.END}\n")
+    table.main(["--page", str(page)])
+    assert "| 6.10x (5.90x–58.00x) | ≥ 10x: missed | 5 |" in page.read_text()
 
 
 def test_benchmarks_refuse_fewer_than_five_repeats():
@@ -99,11 +99,11 @@ def test_the_evaluation_peer_runs_the_notebooks_own_forward_and_agrees(tiny_enco
 
 def test_figures_measured_elsewhere_are_recorded_and_unmeasured_ones_say_so(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{table.START}\n{table.END}\n")
-    monkeypatch.setattr(table, "README", readme)
+    page = tmp_path / "speed.md"
+    page.write_text(f"{table.START}\n{table.END}\n")
+    monkeypatch.setattr(table, "SPEED_PAGE", page)
     table.main([])
-    assert "| gpu_encode | not measured: needs a GPU (benchmarks/gpu_check.sh) |" in readme.read_text()
+    assert "| gpu_encode | not measured: needs a GPU (benchmarks/gpu_check.sh) |" in page.read_text()
     printed = tmp_path / "gpu_check.jsonl"
     line = {
         "name": "gpu_encode",
@@ -119,7 +119,7 @@ def test_figures_measured_elsewhere_are_recorded_and_unmeasured_ones_say_so(tmp_
     printed.write_text("NVIDIA H200, 143771 MiB\n" + json.dumps(line) + "\n" + json.dumps(full_size) + "\n")
     table.record([str(printed)])
     assert json.loads((tmp_path / "results" / "gpu_encode.jsonl").read_text()) == line
-    text = readme.read_text()
+    text = page.read_text()
     assert "| gpu_encode | 900 documents/s | SparseEncoder.encode | 600 | 1.50x |" in text
     assert "| gpu_encode_compiled [full size] | 900 documents/s |" in text
     assert "gpu_encode | not measured" not in text
@@ -196,3 +196,9 @@ def test_a_measured_process_reports_its_own_peak_memory_and_a_failure_names_the_
     assert large.peak_mb - small.peak_mb > 250
     with pytest.raises(SystemExit, match="failed"):
         common.measured_process([sys.executable, "-c", "raise SystemExit(3)"])
+
+
+def test_the_speed_page_shows_the_latest_recorded_figures():
+    text = table.SPEED_PAGE.read_text(encoding="utf-8")
+    shown = text.split(table.START, 1)[1].split(table.END, 1)[0]
+    assert shown.strip() == table.markdown(table.latest_records())

@@ -1,11 +1,11 @@
-"""The ko-sparse command line: help texts, expand, and errors that name what is wrong."""
+"""The ko-sparse command line: help texts, the documented command lines, expand, and errors that name what is
+wrong."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
-import subprocess
 from pathlib import Path
 
 import click
@@ -14,7 +14,10 @@ from click.testing import CliRunner
 
 from ko_sparse.cli.main import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES_WITH_COMMANDS = {"README.md", "training.md", "opensearch.md", "benchmarks.md"}
+REPO_PATH = re.compile(r"^(?:configs|opensearch|benchmarks|ko_sparse|tests|docs|\.ci)/[\w./-]*[\w]$")
 CLUSTER_COMMANDS = ["register", "bench", "index", "search"]  # every command that talks to a cluster
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "ko_sparse/resources/data/retrieval/miracl-ko-dev-judged"
 
@@ -53,33 +56,80 @@ def test_every_command_has_help(command):
         assert "Example" in result.output
 
 
-def readme_invocations() -> list[tuple[tuple[str, ...], str, str]]:
-    """(command path, option, line) for every ``--option`` a README command line shows."""
+def doc_lines(page: Path) -> list[str]:
+    """The page's lines, with shell continuations (``\\`` at the end of a line) joined."""
+    return page.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+
+
+def doc_invocations() -> list[tuple[str, tuple[str, ...], str, str]]:
+    """(page, command path, option, line) for every ``--option`` a command line in the README or docs/ shows."""
     found = []
     paths = sorted(command_paths(), key=len, reverse=True)
-    text = README.read_text(encoding="utf-8").replace("\\\n", " ")
-    for line in text.splitlines():
-        match = re.search(r"ko-sparse ((?:[a-z-]+ ?){1,2})(.*)", line)
-        if not match:
-            continue
-        words = match.group(1).split()
-        path = next((p for p in paths if tuple(words[: len(p)]) == p), None)
-        if path is None:
-            continue
-        options = re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", " ".join(words[len(path) :]) + " " + match.group(2))
-        found.extend((path, option, line.strip()) for option in options)
+    for page in DOC_PAGES:
+        for line in doc_lines(page):
+            match = re.search(r"ko-sparse ((?:[a-z-]+ ?){1,2})(.*)", line)
+            if not match:
+                continue
+            words = match.group(1).split()
+            path = next((p for p in paths if tuple(words[: len(p)]) == p), None)
+            if path is None:
+                continue
+            rest = " ".join(words[len(path) :]) + " " + match.group(2)
+            options = re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", rest)
+            found.extend((page.name, path, option, line.strip()) for option in options)
     return found
 
 
-def test_the_readme_shows_commands():
-    assert len(readme_invocations()) > 20
+def test_the_readme_and_every_docs_page_with_commands_show_them():
+    invocations = doc_invocations()
+    assert len(invocations) > 20
+    assert {page for page, *_ in invocations} >= PAGES_WITH_COMMANDS
 
 
-@pytest.mark.parametrize(("path", "option", "line"), readme_invocations(), ids=lambda v: str(v)[:60])
-def test_every_option_the_readme_shows_exists(path, option, line):
+@pytest.mark.parametrize(("page", "path", "option", "line"), doc_invocations(), ids=lambda v: str(v)[:60])
+def test_every_option_the_docs_show_exists(page, path, option, line):
     command = find_command(path)
     names = {name for param in command.params for name in [*param.opts, *param.secondary_opts]} | {"--help"}
-    assert option in names, f"README line {line!r}: `ko-sparse {' '.join(path)}` has no {option}"
+    assert option in names, f"{page} line {line!r}: `ko-sparse {' '.join(path)}` has no {option}"
+
+
+def code_block_lines(page: Path) -> list[str]:
+    """The lines inside the page's fenced code blocks, shell continuations joined and comments cut."""
+    lines, inside = [], False
+    for line in doc_lines(page):
+        if line.startswith("```"):
+            inside = not inside
+        elif inside:
+            lines.append(line.split(" #")[0].strip())
+    return lines
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: page.name)
+def test_every_repository_path_a_docs_command_names_exists(page):
+    named = [
+        word
+        for line in code_block_lines(page)
+        for word in shlex.split(line, comments=True, posix=True)
+        if REPO_PATH.match(word)
+    ]
+    missing = [word for word in named if not (ROOT / word).exists()]
+    assert not missing, f"{page.name}: commands name {missing}, which are not in the repository"
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: page.name)
+def test_every_link_between_the_pages_leads_to_a_page_and_heading(page):
+    text = page.read_text(encoding="utf-8")
+    for target, anchor in re.findall(r"\]\((?!https?:)([^)#\s]*)(?:#([^)\s]+))?\)", text):
+        linked = (page.parent / target).resolve() if target else page
+        assert linked.exists(), f"{page.name} links to {target}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), flags=re.MULTILINE)
+            assert anchor in {heading_anchor(h) for h in headings}, f"{page.name}: no heading #{anchor} in {target}"
 
 
 @pytest.mark.parametrize("path", CLUSTER_COMMANDS)
@@ -155,21 +205,14 @@ def test_expand_refuses_empty_text_before_loading_the_model(texts, tmp_path):
     assert "could not be loaded" not in result.output
 
 
-def readme_command_lines(command: str) -> list[str]:
-    text = README.read_text(encoding="utf-8").replace("\\\n", " ")
-    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+def doc_command_lines(command: str) -> list[str]:
+    """Every ``ko-sparse COMMAND ...`` line of the README and docs/, comments cut."""
+    lines = [line.split("#")[0].strip() for page in DOC_PAGES for line in doc_lines(page)]
     return [line for line in lines if line.startswith(f"ko-sparse {command}")]
 
 
-def test_the_readme_says_how_to_run_ko_sparse_before_its_first_command():
-    text = README.read_text(encoding="utf-8")
-    first_command = re.search(r"^ko-sparse ", text, flags=re.MULTILINE).start()
-    assert -1 < text.find("source .venv/bin/activate") < first_command
-    assert -1 < text.find(".venv/bin/ko-sparse") < first_command
-
-
-@pytest.mark.parametrize("line", readme_command_lines("bench"), ids=lambda line: line[16:60])
-def test_every_readme_bench_command_passes_the_systems_check(line):
+@pytest.mark.parametrize("line", doc_command_lines("bench"), ids=lambda line: line[16:60])
+def test_every_documented_bench_command_passes_the_systems_check(line):
     from ko_sparse.cli.bench import chosen_systems
 
     words = shlex.split(line)
@@ -177,23 +220,3 @@ def test_every_readme_bench_command_passes_the_systems_check(line):
     models = tuple(words[i + 1] for i, word in enumerate(words) if word == "--model")
     if "--list" not in words:
         chosen_systems(systems, models)
-
-
-def test_the_cpu_build_of_torch_is_documented_and_installable_with_make(tmp_path):
-    text = README.read_text(encoding="utf-8")
-    url = "https://download.pytorch.org/whl/cpu"
-    assert f"make demo TORCH_INDEX_URL={url}" in text and f"pip install torch --index-url {url}" in text
-    root = README.parent
-    plan = subprocess.run(
-        ["make", "-n", "install", f"VENV={tmp_path}/venv", f"TORCH_INDEX_URL={url}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    torch_line = plan.index(f"{tmp_path}/venv/bin/pip install torch --index-url {url}")
-    assert torch_line < next(i for i, line in enumerate(plan) if 'pip install -e ".[dev]"' in line)
-    default = subprocess.run(
-        ["make", "-n", "install", f"VENV={tmp_path}/venv"], cwd=root, capture_output=True, text=True, check=True
-    ).stdout
-    assert "--index-url" not in default  # the default stays PyPI's torch

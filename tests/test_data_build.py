@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -12,7 +13,7 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 from ko_sparse.cli.main import cli
 from ko_sparse.data.alignment import Token, aligned_exchanges, tokens_in_context, unit_text
 from ko_sparse.data.build import BuildConfig, build_dataset, collect_pairs
-from ko_sparse.data.judged import FIRST_VERSION, LABELS, measure, read_judged
+from ko_sparse.data.judged import FIRST_VERSION, LABELS, Measure, measure, read_judged
 from ko_sparse.data.pairs import Pair, user_pairs
 from ko_sparse.data.synonyms import (
     Aligned,
@@ -155,13 +156,23 @@ def bundled_pairs_mined():
     return default, first
 
 
+def standard_error(measured: Measure) -> float:
+    """The binomial standard error of a precision measured on ``judged_kept`` judged pairs."""
+    return math.sqrt(measured.precision * (1 - measured.precision) / measured.judged_kept)
+
+
+@pytest.mark.slow  # mines every bundled pair: about a minute of CPU
 def test_default_pipeline_precision_on_the_judged_sample(bundled_pairs_mined):
+    """Measured (docs/training.md): 0.708 on the 24 judged pairs the defaults keep (402 kept in all), with
+    thresholds chosen on that sample; one pair moves it by 4 points. What the sample supports, and is asserted:
+    most kept pairs are synonyms (0.708 less two standard errors is 0.52), and clearly more than the first
+    version's 0.157 (2,986 kept), beyond two standard errors of each."""
     (_, kept, _), (_, first_kept, _) = bundled_pairs_mined
     judged = read_judged()
     default, first = measure("defaults", kept, judged), measure("first version", first_kept, judged)
-    # measured (README): 0.708 precision with 402 pairs kept; the first version: 0.157 with 2,986
-    assert default.precision >= 0.70 and first.precision < 0.2
     assert len(kept) >= 350 and default.judged_kept >= 20
+    assert default.precision >= 0.5
+    assert default.precision - 2 * standard_error(default) > first.precision + 2 * standard_error(first)
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +239,7 @@ def test_same_seed_same_dataset(built, tmp_path):
     assert first["validation"].to_list() == second["validation"].to_list()
 
 
+@pytest.mark.slow  # warms up and trains a tiny model: minutes of CPU
 def test_the_tiny_preset_trains_on_the_output(built, tmp_path):
     from ko_sparse.train.config import load_config, preset_path
     from ko_sparse.train.trainer import Training
