@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ko_sparse.model.splade import load_encoder
 from ko_sparse.model.tiny import TinyModelSpec, build_tiny_mlm
@@ -33,6 +34,16 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tokenizer():
     return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+
+
+@pytest.fixture(scope="session")
+def colliding_tokenizer() -> PreTrainedTokenizerFast:
+    """A vocabulary where ids 1 (``▁서울``) and 2 (``서울``) both decode to ``서울``."""
+    vocab = {"<unk>": 0, "▁서울": 1, "서울": 2, "부산": 3}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
 
 from ko_sparse.cli.main import cli
 from ko_sparse.export import package as package_module
@@ -166,15 +164,10 @@ def test_production_vocabulary_has_no_token_string_collisions(tokenizer):
     assert strings[20406] == "##에" and strings[42009] == "당뇨병" and strings[0] == ""
 
 
-def test_collisions_are_reported():
-    vocab = {"<unk>": 0, "▁서울": 1, "서울": 2, "부산": 3}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
-    assert colliding_strings(tokenizer) == {"서울": [1, 2]}
+def test_collisions_are_reported(colliding_tokenizer):
+    assert colliding_strings(colliding_tokenizer) == {"서울": [1, 2]}
     with pytest.raises(TokenCollisionError, match="'서울': \\[1, 2\\]"):
-        check_no_collisions(tokenizer)
+        check_no_collisions(colliding_tokenizer)
 
 
 def test_chunks_are_at_most_ten_megabytes():

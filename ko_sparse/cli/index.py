@@ -139,6 +139,7 @@ def index_command(
       ko-sparse index --index faq --corpus faq.csv --text-field answer --id-field faq_id --title-field question
     """
     from ko_sparse.data.documents import Fields, open_corpus
+    from ko_sparse.export.token_strings import TokenCollisionError
     from ko_sparse.model.pruning import Pruning
     from ko_sparse.opensearch.corpus_index import IndexMismatchError
     from ko_sparse.opensearch.indexing import IndexingStopped
@@ -183,7 +184,7 @@ def index_command(
                 compile_encoder=compile_encoder,
             )
             summary = run.run(resume=resume, restart=restart)
-        except (IndexMismatchError, ResumeError, IndexingStopped) as error:
+        except (IndexMismatchError, ResumeError, IndexingStopped, TokenCollisionError) as error:
             raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
