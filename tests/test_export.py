@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import types
 import zipfile
 
 import numpy as np
@@ -19,7 +20,7 @@ from ko_sparse.export import package as package_module
 from ko_sparse.export.package import Manifest, PackagingError, package_model
 from ko_sparse.export.reference import sparse_encoding_weights, sparse_tokenize_weights
 from ko_sparse.export.token_strings import TokenCollisionError, check_no_collisions, colliding_strings
-from ko_sparse.export.verification import Verification
+from ko_sparse.export.verification import Verification, verify
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.splade import special_token_ids
 from ko_sparse.model.token_strings import token_strings
@@ -156,6 +157,21 @@ def test_failed_verification_writes_nothing(saved_model, tmp_path, monkeypatch):
     with pytest.raises(PackagingError, match="trace verification FAILED"):
         package_model(saved_model, tmp_path / "out", max_length=48)
     assert not (tmp_path / "out").exists()
+
+
+def test_verification_compares_only_the_non_zero_top_tokens(tokenizer):
+    def weights(inputs, noise=0.0, top=(5, 7, 9)):
+        rows = torch.zeros(len(inputs["input_ids"]), 40)
+        rows[:, 30:] = noise  # far below the error tolerance, but above the exact zeros
+        rows[:, list(top)] = torch.tensor([3.0, 2.0, 1.0])
+        return rows
+
+    encoder = types.SimpleNamespace(tokenizer=tokenizer)
+    module = lambda inputs: {"output": weights(inputs)}  # noqa: E731
+    tiny_noise = verify(lambda inputs: weights(inputs, noise=1e-7), module, encoder, 16, "test")
+    assert tiny_noise.passed and tiny_noise.top_tokens_equal
+    other_token = verify(lambda inputs: weights(inputs, top=(5, 7, 11)), module, encoder, 16, "test")
+    assert not other_token.top_tokens_equal
 
 
 def test_production_vocabulary_has_no_token_string_collisions(tokenizer):

@@ -70,6 +70,7 @@ def test_a_new_run_keeps_the_failures_of_earlier_runs(tmp_path):
     assert (tmp_path / "failures-2.jsonl").read_text().splitlines() == ['{"offset": 2}', '{"offset": 3}']
     assert (tmp_path / "failures.jsonl").read_text() == ""
 
+
 def test_local_encoding_refuses_a_vocabulary_whose_token_strings_collide(colliding_tokenizer):
     encoder = SimpleNamespace(tokenizer=colliding_tokenizer, to=lambda device: None)
     with pytest.raises(TokenCollisionError, match=r"'서울': \[1, 2\]"):
