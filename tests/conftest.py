@@ -57,3 +57,11 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_encoder(tiny_mlm_dir: Path):
     return load_encoder(tiny_mlm_dir, max_length=32)
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory, tiny_mlm_dir: Path) -> Path:
+    """The random tiny encoder saved as a model folder (what ``ko-sparse train`` writes)."""
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    load_encoder(tiny_mlm_dir).save(str(path))
+    return path

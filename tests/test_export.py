@@ -29,15 +29,6 @@ from tests.conftest import KOREAN_SENTENCES
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, tiny_mlm_dir):
-    from ko_sparse.model.splade import load_encoder
-
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    load_encoder(tiny_mlm_dir).save(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
 def packaged(saved_model, tmp_path_factory):
     output = tmp_path_factory.mktemp("package")
     manifest, verification = package_model(saved_model, output, max_length=48, name="ko-sparse-test")
