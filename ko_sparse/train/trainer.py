@@ -70,8 +70,10 @@ def clear_earlier_run(folder: Path, resume: bool, overwrite: bool) -> None:
         )
         raise ConfigError(not_empty("--output-dir", folder, present, choices))
     for name in set(RUN_FILES) & set(present):
-        path = folder / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if (folder / name).is_dir():
+            shutil.rmtree(folder / name)
+        else:
+            (folder / name).unlink()
 
 
 def model_inputs(split: Dataset, distillation: str) -> Dataset:
