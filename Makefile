@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install  ## the main job, offline: train the tiny preset, benchmark it against BM25, show its expansions
-	$(BIN)/ko-sparse train --preset tiny --output-dir outputs/tiny
+	$(BIN)/ko-sparse train --preset tiny --output-dir outputs/tiny --overwrite
 	$(BIN)/ko-sparse bench --index medical --model outputs/tiny/best
 	$(BIN)/ko-sparse expand "당뇨병 치료" "서울에서 부산까지 기차" --model outputs/tiny/best --top-k 10
 
@@ -39,5 +39,5 @@ test-lowest:  ## the unit tier (no OpenSearch node) against the minimum versions
 	$(LOWEST)/bin/uv pip install --python $(LOWEST)/bin/python --resolution lowest-direct --upgrade --exact -e ".[dev]"
 	$(LOWEST)/bin/pytest tests --ignore=tests/integration -m "not slow"
 
-bench: install  ## every speed benchmark at 2-core CPU sizes, then the README table
+bench: install  ## every speed benchmark at 2-core CPU sizes, then the README table (one whose peer needs .[benchmarks] is skipped)
 	$(BIN)/python -m benchmarks all --quick

@@ -7,12 +7,13 @@ printed, e.g. the GPU check's, to ``results/`` and the speed page's table). ``--
 sizes everything for a 2-core CPU machine with the tiny model; ``--size full`` (the default) runs the
 production-size stand-in ``random:ax-encoder-base`` at sizes the machine runs in minutes. ``index_scale``
 (100,000 passages through ``ko-sparse index``) runs on its own, not in ``all``: it takes the better part
-of an hour.
+of an hour. A benchmark whose peer is not installed (the ``benchmarks`` extra) is skipped with one line.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this order
@@ -35,6 +36,18 @@ OTHERS = {
 # the figures whose cost depends on the model's size; the synonym evaluation and the embedded search are
 # measured with the tiny model only (their work does not grow with the encoder)
 FULL_SIZE = ("train_step", "encoding", "opensearch", "onnx", "delivery")
+PEERS = {
+    "search": ("seismic", "pyseismic-lsr"),
+    "delivery": ("opensearch_py_ml", "opensearch-py-ml"),
+}  # module, package
+
+
+def missing_peer(name: str) -> str | None:
+    """Why benchmark ``name`` cannot run here: the line saying which peer to install (None: it can run)."""
+    module, package = PEERS.get(name, (None, None))
+    if module is None or importlib.util.find_spec(module) is not None:
+        return None
+    return f"skipped: {name} needs {package} (pip install -e '.[benchmarks]')"
 
 
 def run(module: str, argv: list[str], function: str = "main") -> None:
@@ -49,6 +62,10 @@ def run_all(argv: list[str]) -> None:
         if not quick and name not in FULL_SIZE:
             continue
         print(f"== {name}", file=sys.stderr, flush=True)
+        skipped = missing_peer(name)
+        if skipped:
+            print(skipped, file=sys.stderr, flush=True)
+            continue
         run(module, argv)
     run("benchmarks.table", [])
 
@@ -60,6 +77,8 @@ def main() -> None:
     name, argv = sys.argv[1], sys.argv[2:]
     if name == "all":
         run_all(argv)
+    elif missing_peer(name):
+        sys.exit(missing_peer(name))
     else:
         run({**BENCHMARKS, **OTHERS}[name], argv, "record" if name == "record" else "main")
 

@@ -155,7 +155,7 @@ def timed_run(folder: Path, shape: Shape, spec: str, data: list[str], compiling:
     flops, tokens = step_flops(training) if compiling == EAGER else (0, 0)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    training.train()
+    training.train(overwrite=True)  # the eager run before it used the same folder
     steady = timer.seconds[WARMUP_STEPS:]
     peak = torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else float("nan")
     overhead = sum(timer.seconds[:WARMUP_STEPS]) - WARMUP_STEPS * statistics.median(steady)

@@ -393,7 +393,11 @@ make_credentials() {
   mv "$tmp" "$CREDENTIALS"
 }
 
-password_of() { sed -n "s/^$1=//p" "$CREDENTIALS"; }
+# the user's password; the name is matched as a literal string, never as a pattern
+password_of() {
+  KO_SPARSE_USER=$1 awk '{ user = ENVIRON["KO_SPARSE_USER"] } index($0, user "=") == 1 { print substr($0, length(user) + 2) }' \
+    "$CREDENTIALS"
+}
 
 # bcrypt hash with the security plugin's own tool (the password goes through the environment, not argv)
 bcrypt_hash() {
@@ -632,16 +636,17 @@ status() {
 }
 
 print_env() {
-  local user=${ENV_USER:-admin}
+  local user=${ENV_USER:-admin} password
   if [ "$SCHEME" != https ]; then
     [ -z "$ENV_USER" ] || die "the $PROFILE profile has no users (no security plugin)"
     printf 'export KO_SPARSE_OPENSEARCH_URL=%q; unset OPENSEARCH_USER OPENSEARCH_PASSWORD OPENSEARCH_CA_CERTS\n' "$URL"
     return 0
   fi
   [ -s "$CREDENTIALS" ] || die "the $PROFILE profile has not been started yet: opensearch/local.sh start --profile $PROFILE"
-  grep -q "^$user=" "$CREDENTIALS" || die "no user '$user' in the $PROFILE profile (admin, ko-sparse-reader)"
+  password=$(password_of "$user")
+  [ -n "$password" ] || die "no user '$user' in the $PROFILE profile (admin, ko-sparse-reader)"
   printf 'export KO_SPARSE_OPENSEARCH_URL=%q OPENSEARCH_USER=%q OPENSEARCH_PASSWORD=%q OPENSEARCH_CA_CERTS=%q\n' \
-    "$URL" "$user" "$(password_of "$user")" "$TLS_DIR/root-ca.pem"
+    "$URL" "$user" "$password" "$TLS_DIR/root-ca.pem"
 }
 
 purge() {

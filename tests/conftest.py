@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ko_sparse.model.splade import load_encoder
 from ko_sparse.model.tiny import TinyModelSpec, build_tiny_mlm
@@ -46,6 +47,16 @@ def tokenizer():
 
 
 @pytest.fixture(scope="session")
+def colliding_tokenizer() -> PreTrainedTokenizerFast:
+    """A vocabulary where ids 1 (``▁서울``) and 2 (``서울``) both decode to ``서울``."""
+    vocab = {"<unk>": 0, "▁서울": 1, "서울": 2, "부산": 3}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+
+
+@pytest.fixture(scope="session")
 def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 1-layer ModernBERT masked LM (hidden 32) with the production tokenizer (no identity steps)."""
     return build_tiny_mlm(
@@ -56,3 +67,11 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_encoder(tiny_mlm_dir: Path):
     return load_encoder(tiny_mlm_dir, max_length=32)
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory, tiny_mlm_dir: Path) -> Path:
+    """The random tiny encoder saved as a model folder (what ``ko-sparse train`` writes)."""
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    load_encoder(tiny_mlm_dir).save(str(path))
+    return path

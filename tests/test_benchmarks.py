@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
 
+from benchmarks import __main__ as entry
 from benchmarks import common, table, train_step
 from benchmarks.search import Seismic, recall, scipy_top_k
 from ko_sparse.bench.inverted_index import InvertedIndex
@@ -198,7 +200,11 @@ def test_a_measured_process_reports_its_own_peak_memory_and_a_failure_names_the_
         common.measured_process([sys.executable, "-c", "raise SystemExit(3)"])
 
 
-def test_the_speed_page_shows_the_latest_recorded_figures():
-    text = table.SPEED_PAGE.read_text(encoding="utf-8")
-    shown = text.split(table.START, 1)[1].split(table.END, 1)[0]
-    assert shown.strip() == table.markdown(table.latest_records())
+def test_all_skips_a_benchmark_whose_peer_is_missing_and_runs_the_others(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "opensearch_py_ml", None)  # not installed, as after `make install`
+    ran = []
+    monkeypatch.setattr(entry, "run", lambda module, argv, function="main": ran.append(module))
+    entry.run_all(["--quick"])
+    assert "benchmarks.delivery" not in ran
+    assert ran[-1] == "benchmarks.table" and "benchmarks.encoding" in ran and "benchmarks.onnx_speed" in ran
+    assert "skipped: delivery needs opensearch-py-ml (pip install -e '.[benchmarks]')" in capsys.readouterr().err

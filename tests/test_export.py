@@ -7,35 +7,25 @@ import io
 import json
 import subprocess
 import sys
+import types
 import zipfile
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
 
 from ko_sparse.cli.main import cli
 from ko_sparse.export import package as package_module
 from ko_sparse.export.package import Manifest, PackagingError, package_model
 from ko_sparse.export.reference import sparse_encoding_weights, sparse_tokenize_weights
 from ko_sparse.export.token_strings import TokenCollisionError, check_no_collisions, colliding_strings
-from ko_sparse.export.verification import Verification
+from ko_sparse.export.verification import Verification, verify
 from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.splade import special_token_ids
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.ml_commons import ModelArtifact
 from tests.conftest import KOREAN_SENTENCES
-
-
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, tiny_mlm_dir):
-    from ko_sparse.model.splade import load_encoder
-
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    load_encoder(tiny_mlm_dir).save(str(path))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -160,21 +150,31 @@ def test_failed_verification_writes_nothing(saved_model, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_verification_compares_only_the_non_zero_top_tokens(tokenizer):
+    def weights(inputs, noise=0.0, top=(5, 7, 9)):
+        rows = torch.zeros(len(inputs["input_ids"]), 40)
+        rows[:, 30:] = noise  # far below the error tolerance, but above the exact zeros
+        rows[:, list(top)] = torch.tensor([3.0, 2.0, 1.0])
+        return rows
+
+    encoder = types.SimpleNamespace(tokenizer=tokenizer)
+    module = lambda inputs: {"output": weights(inputs)}  # noqa: E731
+    tiny_noise = verify(lambda inputs: weights(inputs, noise=1e-7), module, encoder, 16, "test")
+    assert tiny_noise.passed and tiny_noise.top_tokens_equal
+    other_token = verify(lambda inputs: weights(inputs, top=(5, 7, 11)), module, encoder, 16, "test")
+    assert not other_token.top_tokens_equal
+
+
 def test_production_vocabulary_has_no_token_string_collisions(tokenizer):
     assert colliding_strings(tokenizer) == {}
     strings = token_strings(tokenizer)
     assert strings[20406] == "##에" and strings[42009] == "당뇨병" and strings[0] == ""
 
 
-def test_collisions_are_reported():
-    vocab = {"<unk>": 0, "▁서울": 1, "서울": 2, "부산": 3}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
-    assert colliding_strings(tokenizer) == {"서울": [1, 2]}
+def test_collisions_are_reported(colliding_tokenizer):
+    assert colliding_strings(colliding_tokenizer) == {"서울": [1, 2]}
     with pytest.raises(TokenCollisionError, match="'서울': \\[1, 2\\]"):
-        check_no_collisions(tokenizer)
+        check_no_collisions(colliding_tokenizer)
 
 
 def test_chunks_are_at_most_ten_megabytes():

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from ko_sparse.data.documents import BadRow, Document
+from ko_sparse.export.token_strings import TokenCollisionError
 from ko_sparse.opensearch.corpus_index import IndexMeta
 from ko_sparse.opensearch.progress import Progress, ResumeError, open_failures, starting_point
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits
 from ko_sparse.opensearch.search import contributions
 from ko_sparse.workflows.indexing import batches
-from ko_sparse.workflows.sources import BatchCache
+from ko_sparse.workflows.sources import BatchCache, LocalEncoder
 
 
 def test_batches_carry_the_bad_rows_and_end_after_their_last_row():
@@ -48,9 +50,31 @@ def test_the_failures_file_is_cut_back_to_the_checkpoint(tmp_path):
         failures.write('{"offset": 1}\n')
         progress.failures_bytes = failures.tell()
         failures.write('{"offset": 9}\n')  # written after the last checkpoint: a resumed run rewrites it
+    progress.runs += 1  # as starting_point counts a resumed run
     with open_failures(tmp_path, progress) as failures:
         failures.write('{"offset": 9}\n')
     assert (tmp_path / "failures.jsonl").read_text().splitlines() == ['{"offset": 1}', '{"offset": 9}']
+
+
+def test_a_new_run_keeps_the_failures_of_earlier_runs(tmp_path):
+    for offset in (1, 2):  # two complete runs, each with one failure
+        with open_failures(tmp_path, Progress("docs", "c", "s")) as failures:
+            failures.write(f'{{"offset": {offset}}}\n')
+    resumed = Progress("docs", "c", "s", runs=2, failures_bytes=len('{"offset": 2}\n'))
+    with open_failures(tmp_path, resumed) as failures:
+        failures.write('{"offset": 3}\n')
+    assert (tmp_path / "failures-1.jsonl").read_text() == '{"offset": 1}\n'
+    assert (tmp_path / "failures.jsonl").read_text().splitlines() == ['{"offset": 2}', '{"offset": 3}']
+    with open_failures(tmp_path, Progress("docs", "c", "s")):
+        pass
+    assert (tmp_path / "failures-2.jsonl").read_text().splitlines() == ['{"offset": 2}', '{"offset": 3}']
+    assert (tmp_path / "failures.jsonl").read_text() == ""
+
+
+def test_local_encoding_refuses_a_vocabulary_whose_token_strings_collide(colliding_tokenizer):
+    encoder = SimpleNamespace(tokenizer=colliding_tokenizer, to=lambda device: None)
+    with pytest.raises(TokenCollisionError, match=r"'서울': \[1, 2\]"):
+        LocalEncoder(SimpleNamespace(encoder=encoder), max_length=16, device="cpu")
 
 
 def meta(**changes) -> IndexMeta:

@@ -15,9 +15,10 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from ko_sparse.errors import DataError
+from ko_sparse.paths import folder_entries
 from ko_sparse.train.config import ConfigError, load_config
 from ko_sparse.train.history import TrainingHistory
-from ko_sparse.train.trainer import Training, TrainingInterrupted
+from ko_sparse.train.trainer import Training, TrainingInterrupted, clear_earlier_run
 
 
 def tiny_config(output_dir: Path, *extra: str):
@@ -98,6 +99,33 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_gives_the_same_weights(tmp_path):
     assert steps == [0, 3, 6]
 
 
+class FailAtStep(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            raise RuntimeError("step 2 failed")
+
+
+def test_ctrl_c_is_handled_as_before_when_training_raises(tmp_path):
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(RuntimeError, match="step 2 failed"):
+        Training(tiny_config(tmp_path), callbacks=[FailAtStep()]).train()
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_an_earlier_run_is_kept_unless_resumed_or_overwritten(tmp_path):
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "model.safetensors").write_bytes(b"the earlier run's best model")
+    (tmp_path / "config.yaml").write_text("earlier: true\n")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"is not empty \(best, config.yaml, notes.txt\)"):
+        Training(tiny_config(tmp_path)).train()
+    assert (tmp_path / "best" / "model.safetensors").read_bytes() == b"the earlier run's best model"
+    clear_earlier_run(tmp_path, resume=True, overwrite=False)
+    assert folder_entries(tmp_path) == ["best", "config.yaml", "notes.txt"]
+    clear_earlier_run(tmp_path, resume=False, overwrite=True)
+    assert folder_entries(tmp_path) == ["notes.txt"]
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="--resume: no checkpoint"):
         Training(tiny_config(tmp_path)).train(resume=True)
@@ -144,6 +172,28 @@ def test_concurrent_builds_of_a_cached_model_leave_one_complete_copy(tmp_path):
         targets = list(pool.map(lambda _: build_once(tmp_path / "model", slow_build, "done"), range(4)))
     assert set(targets) == {tmp_path / "model"} and (tmp_path / "model" / "done").read_text() == "whole"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary build left behind
+
+
+def test_a_failed_build_leaves_nothing_and_an_unfinished_one_is_rebuilt(tmp_path):
+    from ko_sparse.paths import build_once
+
+    def failing_build(folder):
+        folder.mkdir()
+        (folder / "weights").write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        build_once(tmp_path / "model", failing_build, "done")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="wrote no done"):
+        build_once(tmp_path / "model", lambda folder: folder.mkdir(), "done")
+    assert list(tmp_path.iterdir()) == []
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights").write_bytes(b"cut short")  # an earlier build without its marker
+    built = build_once(tmp_path / "model", lambda folder: folder.mkdir() or (folder / "done").write_text("ok"), "done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in built.iterdir()) == ["done"]
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -35,7 +36,11 @@ from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
     "cluster's sparse_encoding ingest pipeline. Default: local with --model, else pipeline.",
 )
 @click.option("--text-field", default="text", show_default=True, help="Field (column) with the text.")
-@click.option("--id-field", help="Field with the document id (default: _id, id, doc_id or docid, else the row number).")
+@click.option(
+    "--id-field",
+    help="Field with the document id (default: _id, id, doc_id or docid, else the row number; row numbers are "
+    "refused into an index that holds another corpus's documents).",
+)
 @click.option(
     "--title-field", default="title", show_default=True, help="Field with an optional title, searched before the text."
 )
@@ -212,6 +217,7 @@ def build_run(
     compile_encoder=False,
 ):
     """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
+    from ko_sparse.data.documents import detect_id_field
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, index_body
     from ko_sparse.opensearch.ml_commons import MLCommons
@@ -227,6 +233,8 @@ def build_run(
     else:
         meta = pipeline_meta(MLCommons(client), model_id, pruning, morphemes, model_path, model)
         encoder = None
+    if detect_id_field(reader, fields) is None:  # ids are row numbers: only this corpus may write them
+        meta = dataclasses.replace(meta, row_ids=reader.source)
     exists = check_existing(client, index_name, meta)
     pipeline = put_ingest_pipeline(client, index_name, model_id, pruning) if encode == "pipeline" else None
     run = IndexRun(

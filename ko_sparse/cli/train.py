@@ -38,6 +38,12 @@ from ko_sparse.train.config import PRESETS, load_config, preset_path
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in the output dir.")
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start again in an output dir that holds an earlier run: its models, checkpoints and history are "
+    "replaced (without it, a non-empty output dir is refused).",
+)
+@click.option(
     "--mode",
     type=click.Choice(["bi", "doc-only"]),
     help="doc-only: queries are IDF-weighted tokens (inference-free), the model encodes documents.",
@@ -49,6 +55,7 @@ def train_command(
     output_dir: Path | None,
     max_steps: int | None,
     resume: bool,
+    overwrite: bool,
     mode: str | None,
 ) -> None:
     """Train a SPLADE encoder on sentence-transformers' SparseEncoderTrainer.
@@ -72,6 +79,8 @@ def train_command(
     """
     if config_file is None and preset is None:
         raise click.UsageError("give --config FILE, --preset NAME, or both (a recipe at the preset's scale)")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
     settings = list(overrides)
     if output_dir is not None:
         settings.append(f"output_dir={output_dir}")
@@ -82,7 +91,7 @@ def train_command(
     from ko_sparse.train.trainer import Training
 
     config = load_config(config_file, settings, preset=preset_path(preset) if preset else None)
-    result = Training(config).train(resume=resume)
+    result = Training(config).train(resume=resume, overwrite=overwrite)
     if int(os.environ.get("RANK", "0")) == 0:
         click.echo(
             f"Done: {result.global_step} steps, best {result.best_metric} {result.best_value:.4f}.\n"

@@ -64,6 +64,7 @@ class Row:
 
 class CorpusReader(Protocol):
     location: str
+    source: str  # the file (resolved) or the dataset and split: what row-number ids are numbers of
 
     def rows(self, start: int = 0) -> Iterator[Row]:
         """The rows from ``offset`` ``start`` on."""
@@ -108,6 +109,7 @@ class JsonLinesReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.location = str(path)
+        self.source = str(path.resolve())
 
     def rows(self, start: int = 0) -> Iterator[Row]:
         with _open_text(self.path) as lines:
@@ -133,6 +135,7 @@ class DelimitedReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.location = str(path)
+        self.source = str(path.resolve())
         self.delimiter = "\t" if ".tsv" in path.suffixes else ","
         csv.field_size_limit(sys.maxsize)
 
@@ -171,6 +174,7 @@ class ParquetReader:
 
         self.path = path
         self.location = str(path)
+        self.source = str(path.resolve())
         self.file = pq.ParquetFile(path)
 
     def rows(self, start: int = 0) -> Iterator[Row]:
@@ -204,6 +208,7 @@ class HubReader:
         from ko_sparse.data.hub import stream_hub_rows
 
         self.location = spec
+        self.source = f"hf:{spec}:{split}"
         self.split = split
         self.dataset = stream_hub_rows(spec, split)
 
@@ -217,7 +222,7 @@ class HubReader:
         return split.num_examples if split is not None and split.num_examples else None
 
     def fingerprint(self) -> str:
-        return f"hf:{self.location}:{self.split}"
+        return self.source
 
 
 def open_corpus(location: str, split: str = "train", setting: str = "--corpus") -> CorpusReader:

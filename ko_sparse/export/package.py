@@ -30,6 +30,7 @@ from ko_sparse.export.torchscript import export_torchscript
 from ko_sparse.export.verification import Verification, verify
 from ko_sparse.model.doc_only import SparseModel, load_model
 from ko_sparse.model.idf import IDF_FILE, idf_json, idf_vector
+from ko_sparse.paths import folder_entries, not_empty
 
 MANIFEST = "package.json"
 MODEL_CARD = "README.md"
@@ -245,15 +246,12 @@ def replaceable(output_dir: Path, planned: list[str], overwrite: bool) -> list[s
         return []
     if not output_dir.is_dir():
         raise PackagingError(f"--output {output_dir} is a file, not a folder")
-    present = sorted(entry.name for entry in output_dir.iterdir())
+    present = folder_entries(output_dir)
     if not present:
         return []
     if not overwrite:
-        shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
-        raise PackagingError(
-            f"--output {output_dir} is not empty ({shown}): choose a new or empty folder, or add --overwrite "
-            "to replace a previous package there (files ko-sparse did not write are left alone)"
-        )
+        choices = "add --overwrite to replace a previous package there (files ko-sparse did not write are left alone)"
+        raise PackagingError(not_empty("--output", output_dir, present, choices))
     try:
         ours = set(Manifest.load(output_dir).files())
     except (PackagingError, ValueError, TypeError, KeyError):

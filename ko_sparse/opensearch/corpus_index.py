@@ -74,6 +74,7 @@ class IndexMeta:
     pruning: str | None = None
     max_length: int | None = None
     bm25_analyzer: str = ""
+    row_ids: str | None = None  # the corpus whose row numbers are the ids (None: ids from an id field)
     ko_sparse_version: str = __version__
 
     def as_meta(self) -> dict:
@@ -141,7 +142,8 @@ def read_meta(client: OpenSearch, index: str) -> IndexMeta | None:
 
 
 def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
-    """Whether ``index`` exists; raises when it exists but was built differently from ``meta``."""
+    """Whether ``index`` exists; raises when it exists but was built differently from ``meta``, or when
+    ``meta``'s row-number ids would replace documents another corpus put there."""
     existing = read_meta(client, index)
     if existing is None:
         return False
@@ -150,5 +152,12 @@ def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
         raise IndexMismatchError(
             f"index {index} cannot take these documents: " + "; ".join(problems) + ". Index into a new --index "
             "(or delete this one) to change the model, its pruning or the encoding."
+        )
+    if meta.row_ids and meta.row_ids != existing.row_ids and client.count(index=index)["count"]:
+        held = f"the row numbers of {existing.row_ids}" if existing.row_ids else "ids of their own"
+        raise IndexMismatchError(
+            f"index {index} already holds documents (their ids: {held}); {meta.row_ids} has no id field, so its "
+            "row numbers as ids would replace documents 0, 1, 2 ... there. Give --id-field with the field that "
+            "holds each document's id, or index into a new --index."
         )
     return True

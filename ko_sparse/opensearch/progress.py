@@ -5,7 +5,8 @@ in the shard's translog, so it survives a crash of the node) and its failures ar
 file. ``progress.json`` then records the source offset after the batch, the counts, and the failures
 file's length; it is replaced atomically. A resumed run reads the source from that offset, cuts the
 failures file back to that length and sends the documents after it again: their ``_id``s are fixed,
-so whatever of them the cluster had already written is overwritten with the same content.
+so whatever of them the cluster had already written is overwritten with the same content. A new run
+keeps the previous runs' failures: their file is renamed ``failures-1.jsonl``, ``failures-2.jsonl`` ...
 """
 
 from __future__ import annotations
@@ -80,9 +81,22 @@ def starting_point(folder: Path, index: str, source: str, settings: str, resume:
     return saved
 
 
-def open_failures(folder: Path, progress: Progress):
-    """The failures file, cut back to what the progress counts (a resumed run rewrites what came after)."""
+def keep_earlier_failures(folder: Path) -> None:
+    """Rename a previous run's failures file, when it has any, to the next free ``failures-N.jsonl``."""
     path = folder / FAILURES_FILE
+    if not path.is_file() or not path.stat().st_size:
+        return
+    kept = [p.stem.removeprefix("failures-") for p in folder.glob("failures-*.jsonl")]
+    number = 1 + max((int(n) for n in kept if n.isdigit()), default=0)
+    path.rename(folder / f"failures-{number}.jsonl")
+
+
+def open_failures(folder: Path, progress: Progress):
+    """This run's failures file: a resumed run's cut back to what the progress counts (it rewrites what came
+    after), a new run's empty (the earlier runs' are kept, see :func:`keep_earlier_failures`)."""
+    path = folder / FAILURES_FILE
+    if progress.runs == 1:
+        keep_earlier_failures(folder)
     with path.open("ab"):
         pass
     with path.open("r+b") as file:

@@ -16,6 +16,8 @@ from transformers import ProgressCallback, TrainerCallback, TrainerControl, Trai
 from ko_sparse.train.history import TrainingHistory
 from ko_sparse.usage import peak_resident_bytes
 
+HISTORY_FILE, CURVES_FILE = "training_history.json", "training_curves.png"
+
 
 class BestModelSaver(TrainerCallback):
     """After each evaluation, ``save(model, folder, record)`` into ``best/`` when the primary metric improved.
@@ -55,8 +57,8 @@ class HistoryWriter(TrainerCallback):
     def write(self, state: TrainerState) -> TrainingHistory:
         history = TrainingHistory.from_log_history(state.log_history, self.primary_metric())
         if state.is_world_process_zero:
-            history.save(self.output_dir / "training_history.json")
-            history.plot(self.output_dir / "training_curves.png")
+            history.save(self.output_dir / HISTORY_FILE)
+            history.plot(self.output_dir / CURVES_FILE)
         return history
 
     def on_log(self, args, state: TrainerState, control, **kwargs):
@@ -111,6 +113,10 @@ class GracefulInterrupt(TrainerCallback):
             control.should_training_stop = True
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.restore()
+
+    def restore(self) -> None:
+        """Ctrl-C handled as before training again (also when training raised, so no ``on_train_end``)."""
         if self.previous_handler is not None:
             signal.signal(signal.SIGINT, self.previous_handler)
             self.previous_handler = None

@@ -10,6 +10,8 @@ data, ``best/`` and ``final/`` models, the history as JSON and curves, and Ctrl-
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +35,11 @@ from ko_sparse.model.doc_only import doc_only_model, save_model
 from ko_sparse.model.idf import idf_vector
 from ko_sparse.model.max_pooled_decoder import fused_max_pooling
 from ko_sparse.model.splade import freeze_vocabulary, load_encoder, special_token_ids
-from ko_sparse.paths import cache_dir
-from ko_sparse.train.arguments import training_arguments
+from ko_sparse.paths import cache_dir, folder_entries, not_empty
+from ko_sparse.train.arguments import CHECKPOINTS, training_arguments
 from ko_sparse.train.callbacks import (
+    CURVES_FILE,
+    HISTORY_FILE,
     BatchArithmetic,
     BestModelSaver,
     FlopsWarmup,
@@ -50,6 +54,27 @@ from ko_sparse.train.history import TrainingHistory
 VALIDATION_LOSS_BATCHES = 20  # the validation loss is a check, not a metric: a few batches are enough
 NOT_TEXT = ("difficulty",)  # columns of the triplet data that are not model inputs
 TEACHER_COLUMN = "teacher_scores"
+CONFIG_FILE = "config.yaml"
+RUN_FILES = ("best", "final", CHECKPOINTS, CONFIG_FILE, HISTORY_FILE, CURVES_FILE)  # what a run writes
+
+
+def clear_earlier_run(folder: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an output folder that holds anything unless resuming into it; with ``overwrite``, remove the
+    earlier run's files (:data:`RUN_FILES`) and leave the rest."""
+    present = folder_entries(folder)
+    if resume or not present:
+        return
+    if not overwrite:
+        choices = (
+            "add --resume to continue the run there, or --overwrite to start again (its best/, final/ and "
+            "checkpoints/ are replaced; files ko-sparse did not write are left alone)"
+        )
+        raise ConfigError(not_empty("--output-dir", folder, present, choices))
+    for name in set(RUN_FILES) & set(present):
+        if (folder / name).is_dir():
+            shutil.rmtree(folder / name)
+        else:
+            (folder / name).unlink()
 
 
 def model_inputs(split: Dataset, distillation: str) -> Dataset:
@@ -200,18 +225,24 @@ class Training:
         return metric if metric.startswith(f"{name}_") else f"{name}_{metric}"
 
     # --------------------------------------------------------------------------------------- running
-    def train(self, resume: bool = False) -> TrainResult:
-        """Run to the configured steps/epochs; with ``resume``, continue from the newest checkpoint."""
+    def train(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        """Run to the configured steps/epochs; with ``resume``, continue from the newest checkpoint. The output
+        folder must be new or empty otherwise, unless ``overwrite`` (see :func:`clear_earlier_run`)."""
+        if int(os.environ.get("RANK", "0")) == 0:  # data-parallel: the first process checks before anyone writes
+            clear_earlier_run(self.output_dir, resume, overwrite)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         trainer, interrupt, history = self._trainer(resume)
         if trainer.is_world_process_zero():
-            self.config.save(self.output_dir / "config.yaml")
+            self.config.save(self.output_dir / CONFIG_FILE)
         checkpoints = Path(trainer.args.output_dir)
         if resume and not any(checkpoints.glob("checkpoint-*")):
             raise ConfigError(f"--resume: no checkpoint under {checkpoints}")
         self._compile(trainer.args.device)
-        with fused_max_pooling(self.model):
-            trainer.train(resume_from_checkpoint=True if resume else None)
+        try:
+            with fused_max_pooling(self.model):
+                trainer.train(resume_from_checkpoint=True if resume else None)
+        finally:
+            interrupt.restore()
         if interrupt.stopped:
             raise TrainingInterrupted(
                 f"interrupted at step {trainer.state.global_step}; checkpoint saved to "

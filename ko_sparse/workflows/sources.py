@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from ko_sparse.data.documents import Document
+from ko_sparse.export.token_strings import check_no_collisions
 from ko_sparse.model.compiled import compile_encoder
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.encode import encode_sparse
@@ -52,7 +53,8 @@ class LocalEncoder:
     """Document vectors encoded on this machine by a SPLADE or doc-only model.
 
     ``batch_size`` texts per forward pass at ``max_length``; shorter texts fill the same token budget
-    (``batch_size`` x ``max_length``), up to ``SHORT_TEXT_ROWS`` times as many texts per pass."""
+    (``batch_size`` x ``max_length``), up to ``SHORT_TEXT_ROWS`` times as many texts per pass. A vocabulary
+    where two ids share a token string is refused (their weights would merge in ``rank_features``)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class LocalEncoder:
         device: str = "auto",
         compile: bool = False,
     ) -> None:
+        check_no_collisions(model.encoder.tokenizer)
         self.model = model
         self.max_length = max_length
         self.batch_size = batch_size

@@ -192,3 +192,28 @@ def test_ctrl_c_then_resume_ends_as_an_uninterrupted_run(opensearch, opensearch_
         assert not opensearch.indices.exists(index=index)
     finally:
         opensearch.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_row_number_ids_never_replace_another_corpus_documents(opensearch, opensearch_url, saved_model, tmp_path):
+    index = "ko-sparse-test-index-row-ids"
+    opensearch.indices.delete(index=index, ignore_unavailable=True)
+    passages = korean_passages(20)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(json.dumps({"text": text}) + "\n" for _, text in passages[:10]), encoding="utf-8")
+    rows = [json.dumps({"doc": doc_id, "text": text}) + "\n" for doc_id, text in passages[10:]]
+    second.write_text("".join(rows), encoding="utf-8")
+    model = ("--model", str(saved_model), "--max-length", MAX_LENGTH)
+    try:
+        assert run_index(index_arguments(opensearch_url, index, first, tmp_path / "a", *model))["indexed"] == 10
+        refused = CliRunner().invoke(cli, index_arguments(opensearch_url, index, second, tmp_path / "b", *model))
+        assert refused.exit_code == 1 and "--id-field" in refused.output
+        assert opensearch.get(index=index, id="0")["_source"]["text"] == passages[0][1]
+        again = run_index(index_arguments(opensearch_url, index, first, tmp_path / "a", *model))  # its own ids
+        assert (again["indexed"], again["documents_in_index"]) == (10, 10)
+        added = run_index(index_arguments(opensearch_url, index, second, tmp_path / "b", *model, "--id-field", "doc"))
+        assert added["documents_in_index"] == 20
+        assert sorted(stored_ids(opensearch, index)) == sorted(
+            [str(row) for row in range(10)] + [p[0] for p in passages[10:]]
+        )
+    finally:
+        opensearch.indices.delete(index=index, ignore_unavailable=True)

@@ -47,6 +47,22 @@ def test_no_java(tmp_path):
     assert "needs Java 21 or newer; none found" in result.stderr
 
 
+def test_env_user_is_a_name_not_a_pattern(tmp_path):
+    versions = (LOCAL_NODE.parent / "versions.env").read_text()
+    version = next(
+        line.split("=")[1] for line in versions.splitlines() if line.startswith("SECURE_OPENSEARCH_VERSION=")
+    )
+    instance = tmp_path / "instances" / f"secure-{version}-9999"
+    instance.mkdir(parents=True)
+    (instance / "credentials").write_text("admin=secret-a\nko-sparse-reader=secret-r\n")
+    env = dict(KO_SPARSE_OPENSEARCH_CACHE=str(tmp_path), KO_SPARSE_OPENSEARCH_PORT="9999")
+    for pattern in (".*", "a.min", "a\\dmin"):
+        result = local_node("env", "--profile", "secure", "--user", pattern, **env)
+        assert (result.returncode, result.stdout) == (1, ""), pattern
+    reader = local_node("env", "--profile", "secure", "--user", "ko-sparse-reader", **env)
+    assert "OPENSEARCH_USER=ko-sparse-reader OPENSEARCH_PASSWORD=secret-r " in reader.stdout
+
+
 def test_port_taken(tmp_path):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
