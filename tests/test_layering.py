@@ -1,6 +1,6 @@
 """The package's folders are the pipeline, and every import points down it (lazy imports too).
 
-Bottom to top: text (with the bundled resources and presets, paths and errors) -> data | model/losses ->
+Bottom to top: text (with the bundled resources and presets, paths, errors and ranking) -> data | model/losses ->
 evaluation -> train -> export -> opensearch -> bench -> cli. A module may import its own group and the
 tiers below. Data and model/losses share a tier and import nothing of each other: data building takes
 a model's ranking as a function from its caller, and models read their Korean sentences from resources.
@@ -17,7 +17,7 @@ import ko_sparse
 
 PACKAGE = Path(ko_sparse.__file__).parent
 TIERS = [
-    [{"__init__", "errors", "paths", "presets", "resources", "text", "usage"}],
+    [{"__init__", "errors", "paths", "presets", "ranking", "resources", "text", "usage"}],
     [{"data"}, {"model", "losses"}],
     [{"evaluation"}],
     [{"train"}],
