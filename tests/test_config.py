@@ -90,3 +90,14 @@ def test_a_preset_over_a_config_keeps_the_recipe_at_the_presets_scale(tmp_path):
         and config.training.learning_rate == load_config(preset_path("tiny")).training.learning_rate
     )
     assert config.data.train == "x"
+
+
+def test_values_are_typed_by_their_fields_inside_lists_too():
+    assert load_config(None, ["eval.k_values=[1, 3]", "model.attn_implementation=null"]).eval.k_values == [1, 3]
+    with pytest.raises(ConfigError, match=r"eval.k_values\[1\]='ten': expected int"):
+        load_config(None, ["eval.k_values=[5, ten]"])
+    with pytest.raises(ConfigError, match=r"eval.k_values\[0\]=True: expected int"):
+        load_config(None, ["eval.k_values=[true]"])
+    with pytest.raises(ConfigError, match=r"training.trainer_args=\[1\]: expected a mapping"):
+        load_config(None, ["training.trainer_args=[1]"])
+    assert load_config(None, ["training.compile=true"]).training.compile is True

@@ -1,6 +1,6 @@
 """The package's folders are the pipeline, and every import points down it (lazy imports too).
 
-Bottom to top: text (with the bundled resources and presets, paths and errors) -> the OpenSearch client
+Bottom to top: text (with the bundled resources and presets, paths, errors and ranking) -> the OpenSearch client
 (opensearch) -> data | model/losses -> evaluation -> train -> export -> the cluster workflows that need the
 model (workflows) -> bench -> cli. A module may import its own group and the tiers below. Data and
 model/losses share a tier and import nothing of each other: data building takes a model's ranking as a
@@ -21,7 +21,7 @@ PACKAGE = Path(ko_sparse.__file__).parent
 HEAVY = {"torch", "transformers", "sentence_transformers", "datasets"}
 TORCH_FREE_TIERS = 2  # the lowest tiers: text and the rest of tier 0, and the OpenSearch client
 TIERS = [
-    [{"__init__", "errors", "paths", "presets", "resources", "text", "usage"}],
+    [{"__init__", "errors", "paths", "presets", "ranking", "resources", "text", "usage"}],
     [{"opensearch"}],
     [{"data"}, {"model", "losses"}],
     [{"evaluation"}],

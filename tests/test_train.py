@@ -310,3 +310,13 @@ def test_compile_compiles_each_repeated_block_once(tiny_mlm_dir):
     assert all(c is not None for c in compiled)
     compile_encoder(encoder)
     assert [block._compiled_call_impl for block in blocks] == compiled  # idempotent
+
+
+def test_settings_named_as_the_library_fields_reach_it_unchanged(tmp_path):
+    from ko_sparse.train.arguments import training_arguments
+
+    settings = {"seed": 7, "save_total_limit": 5, "max_grad_norm": 0.5, "weight_decay": 0.2, "save_steps": 11}
+    config = tiny_config(tmp_path, *(f"training.{name}={value}" for name, value in settings.items()))
+    args = training_arguments(config, ["anchor", "positive", "negative"], doc_only=False, resume=False)
+    assert {name: getattr(args, name) for name in settings} == settings
+    assert (args.learning_rate, args.gradient_accumulation_steps, args.max_steps) == (1e-3, 2, 6)

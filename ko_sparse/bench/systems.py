@@ -13,6 +13,7 @@ from typing import Protocol
 
 import scipy.sparse as sp
 
+from ko_sparse import ranking
 from ko_sparse.bench.inverted_index import InvertedIndex
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.pruning import Pruning
@@ -21,7 +22,6 @@ from ko_sparse.text.morphemes import MorphemeTokenizer
 
 Run = dict[str, dict[str, float]]
 Matches = dict[str, dict[str, float]]  # doc_id -> {matched token: its share of the score}
-RRF_K = 60
 
 
 @dataclass
@@ -193,17 +193,17 @@ class EmbeddedSparse:
         return matches
 
 
-def reciprocal_rank_fusion(first: Run, second: Run, k: int, rrf_k: int = RRF_K) -> Run:
-    """``sum 1 / (rrf_k + rank)`` over both rankings (Cormack et al., 2009)."""
-    fused: Run = {}
-    for qid in first.keys() | second.keys():
-        scores: dict[str, float] = {}
-        for run in (first, second):
-            ranked = sorted(run.get(qid, {}).items(), key=lambda item: -item[1])
-            for rank, (doc_id, _) in enumerate(ranked, start=1):
-                scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (rrf_k + rank)
-        fused[qid] = dict(sorted(scores.items(), key=lambda item: -item[1])[:k])
-    return fused
+def reciprocal_rank_fusion(first: Run, second: Run, k: int, rrf_k: int = ranking.RRF_K) -> Run:
+    """:func:`ko_sparse.ranking.reciprocal_rank_fusion` of two runs, query by query: each query's best ``k``."""
+    return {
+        qid: dict(ranking.reciprocal_rank_fusion((ranked(first.get(qid, {})), ranked(second.get(qid, {}))), rrf_k)[:k])
+        for qid in first.keys() | second.keys()
+    }
+
+
+def ranked(scores: dict[str, float]) -> list[str]:
+    """Document ids, highest score first."""
+    return sorted(scores, key=lambda doc_id: -scores[doc_id])
 
 
 def model_label(path: str) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ko_sparse.ranking import RRF_K, reciprocal_rank_fusion
+
 DIFFICULTIES = ("hard", "medium", "easy")
 BUCKETS = {"hard": (0, 10), "medium": (10, 50), "easy": (50, None)}
 DEPTH = 200
@@ -40,19 +42,15 @@ def bm25_ranker(pool: Sequence[str], tokenize: Tokenize, depth: int = DEPTH) -> 
     return rank
 
 
-def fused_ranker(rankers: list[Ranker], depth: int = DEPTH, rrf_k: int = 60) -> Ranker:
+def fused_ranker(rankers: list[Ranker], depth: int = DEPTH, rrf_k: int = RRF_K) -> Ranker:
     """Reciprocal rank fusion of several rankers (BM25 with the current sparse model, say)."""
 
     def rank(anchors: list[str]) -> list[list[int]]:
         rankings = [ranker(anchors) for ranker in rankers]
-        fused = []
-        for per_anchor in zip(*rankings, strict=True):
-            scores: dict[int, float] = {}
-            for ranking in per_anchor:
-                for position, index in enumerate(ranking):
-                    scores[index] = scores.get(index, 0.0) + 1.0 / (rrf_k + position + 1)
-            fused.append(sorted(scores, key=lambda i: -scores[i])[:depth])
-        return fused
+        return [
+            [index for index, _ in reciprocal_rank_fusion(per_anchor, rrf_k)[:depth]]
+            for per_anchor in zip(*rankings, strict=True)
+        ]
 
     return rank
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sparse_encoder import SparseEncoderTrainingArguments
 
-from ko_sparse.train.config import ConfigError, TrainConfig
+from ko_sparse.train.config import ConfigError, TrainConfig, TrainingConfig
 
 CHECKPOINTS = "checkpoints"
 IDF_PARAMETER = r"sub_modules\.query\.0\.weight$"  # the doc-only Router's SparseStaticEmbedding
 FIELDS = set(SparseEncoderTrainingArguments.__dataclass_fields__)
+# training settings named as the library's fields, but given below in its terms: null steps, a warmup
+# ratio as warmup_steps (transformers 5), checkpointing under the name the installed version has
+TRANSLATED = {"max_steps", "warmup_ratio", "gradient_checkpointing"}
+SAME_NAMES = sorted({setting.name for setting in dataclasses.fields(TrainingConfig)} & FIELDS - TRANSLATED)
 LOADER_WORKERS = 2  # on CUDA, batches are tokenised in worker processes while the GPU runs the step
 
 
@@ -40,27 +45,20 @@ def training_arguments(
     training = config.training
     precision = resolve_mixed_precision(training.mixed_precision)
     every = config.eval.every_steps
-    values = dict(
+    values = {name: getattr(training, name) for name in SAME_NAMES} | dict(
         output_dir=str(Path(config.output_dir) / CHECKPOINTS),
         per_device_train_batch_size=training.batch_size,
         per_device_eval_batch_size=training.batch_size,
-        gradient_accumulation_steps=training.gradient_accumulation_steps,
         num_train_epochs=training.epochs,
         max_steps=training.max_steps or -1,
-        learning_rate=training.learning_rate,
         warmup_steps=training.warmup_ratio,  # transformers 5: a float below 1 is a share of the steps
         lr_scheduler_type=training.scheduler,
-        max_grad_norm=training.max_grad_norm,
-        weight_decay=training.weight_decay,
-        seed=training.seed,
         data_seed=training.seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         dataloader_pin_memory=torch.cuda.is_available(),
         dataloader_num_workers=LOADER_WORKERS if torch.cuda.is_available() else 0,
         save_strategy="steps",
-        save_steps=training.save_steps,
-        save_total_limit=training.save_total_limit,
         logging_steps=training.log_steps,
         eval_strategy="steps" if every else "epoch",
         eval_steps=every,

@@ -9,11 +9,13 @@ field of those arguments can be given under ``training.trainer_args`` (e.g.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, get_origin, get_type_hints
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -94,6 +96,7 @@ class TrainConfig:
 
 
 PRESETS = ("tiny",)
+EXPECTED = {float: "a number", list: "a list", dict: "a mapping"}  # what a wrong value's error asks for
 
 
 def preset_path(name: str) -> Path:
@@ -173,25 +176,20 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def _coerce(value: Any, hint: Any, name: str) -> Any:
-    """Check scalar types; accept ints and YAML-1.1 strings such as ``3e-6`` for floats."""
-    text = str(hint)
+    """``value`` checked against its field's type (``X | None``, ``list[X]``, ``dict``, ``bool``, ``int``,
+    ``str``); a float field also takes ints and YAML-1.1 strings such as ``3e-6``."""
+    kinds = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
     if value is None:
-        if "None" in text:
+        if NoneType in kinds:
             return None
         raise ConfigError(f"{name} may not be null")
-    if hint is float or text in ("float | None", "typing.Optional[float]"):
-        if isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r}: expected a number")
-        try:
+    (kind,) = (option for option in kinds if option is not NoneType)
+    container = get_origin(kind) or kind
+    if container is list and isinstance(value, list):
+        return [_coerce(item, get_args(kind)[0], f"{name}[{i}]") for i, item in enumerate(value)]
+    if kind is float and not isinstance(value, bool):
+        with contextlib.suppress(TypeError, ValueError):
             return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={value!r}: expected a number") from None
-    container = get_origin(hint)
-    if container in (dict, list) and not isinstance(value, container):
-        raise ConfigError(f"{name}={value!r}: expected a {'mapping' if container is dict else 'list'}")
-    for scalar in (bool, int, str):
-        if (hint is scalar or text in (f"{scalar.__name__} | None", f"typing.Optional[{scalar.__name__}]")) and (
-            not isinstance(value, scalar) or (scalar is int and isinstance(value, bool))
-        ):
-            raise ConfigError(f"{name}={value!r}: expected {scalar.__name__}")
-    return value
+    elif isinstance(value, container) and not (container is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{name}={value!r}: expected {EXPECTED.get(container, container.__name__)}")
