@@ -9,6 +9,7 @@ import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.errors import cluster_errors
+from ko_sparse.cli.options import json_option
 
 
 @click.command("register")
@@ -43,7 +44,11 @@ from ko_sparse.cli.errors import cluster_errors
     help="Ingest-time pruning of document weights.",
 )
 @click.option("--prune-ratio", default=0.1, show_default=True, type=float, help="Parameter of --prune-type.")
-@click.option("--index", help="Create this index (rank_features mapping, the pipeline as default) if missing.")
+@click.option(
+    "--index",
+    help="With --pipeline: create this index for `ko-sparse index --encode pipeline` and `ko-sparse search` "
+    "(the pipeline as its default, the model in its _meta) if missing.",
+)
 @click.option(
     "--search-pipeline",
     help="Create a two-phase neural_sparse search pipeline and make it the index default.",
@@ -71,7 +76,7 @@ from ko_sparse.cli.errors import cluster_errors
     help="With --configure-cluster, on a cluster without ML nodes: also set only_run_on_ml_node to false.",
 )
 @click.option("--timeout", default=600, show_default=True, type=int, help="Seconds to wait for a deploy.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON.")
 def register_command(
     cluster: ClusterOptions,
     package_dir,
@@ -105,7 +110,10 @@ def register_command(
       ko-sparse register --model pkg --model-group team-models --access restricted --backend-role search-team
       eval "$(opensearch/local.sh env --profile secure)"; ko-sparse register --model pkg --configure-cluster
     """
-    from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
+    from ko_sparse.model.pruning import Pruning
+    from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT, IndexMismatchError
+    from ko_sparse.opensearch.indexing import create_registered_index
+    from ko_sparse.opensearch.pipelines import neural_sparse_query, parse_field_map, put_pipelines
     from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
     from ko_sparse.opensearch.register import Registrar, load_package
 
@@ -114,6 +122,10 @@ def register_command(
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     check_access_options(access, backend_roles)
+    if index and (not pipeline or not deploy or fields != (TEXT, EMBEDDING)):
+        raise click.UsageError(
+            f"--index needs --pipeline and --deploy, and the field map {TEXT}:{EMBEDDING} (the index's fields)"
+        )
     if allow_models_on_data_nodes and not configure_cluster:
         raise click.UsageError("--allow-models-on-data-nodes changes a cluster setting: give --configure-cluster too")
     connection = cluster.connection()
@@ -145,16 +157,21 @@ def register_command(
             results.append(entry)
         ids = {entry["function_name"]: entry["model_id"] for entry in results}
         if pipeline:
-            create_pipeline_and_index(
-                client,
-                ids["SPARSE_ENCODING"],
-                fields,
-                pipeline,
-                index,
-                search_pipeline,
-                prune_type,
-                prune_ratio,
-            )
+            put_pipelines(client, ids["SPARSE_ENCODING"], fields, pipeline, search_pipeline, prune_type, prune_ratio)
+            if index:
+                pruning = Pruning(prune_type, prune_ratio) if prune_type != "none" else None
+                try:
+                    create_registered_index(
+                        client,
+                        index,
+                        ids["SPARSE_ENCODING"],
+                        pipeline,
+                        pruning,
+                        search_pipeline,
+                        "SPARSE_TOKENIZE" in ids,
+                    )
+                except IndexMismatchError as error:
+                    raise click.ClickException(str(error)) from error
             say(
                 f"ingest pipeline {pipeline}"
                 + (f", index {index}" if index else "")

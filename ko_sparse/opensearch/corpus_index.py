@@ -71,7 +71,8 @@ class IndexMeta:
     model_id: str | None = None
     doc_only: bool = False
     pruning: str | None = None
-    max_length: int | None = None
+    max_length: int | None = None  # tokens kept of each document; None: not known (a cluster model without the note)
+    query_length: int | None = None  # tokens kept of each query by `ko-sparse search`'s model and the cluster's
     bm25_analyzer: str = ""
     ko_sparse_version: str = __version__
 
@@ -105,23 +106,32 @@ class IndexMeta:
         return problems
 
 
-def index_body(meta: IndexMeta, morphemes: MorphemeField, pipeline: str | None, shards: int) -> dict:
+def index_body(
+    meta: IndexMeta | None,
+    morphemes: MorphemeField,
+    pipeline: str | None,
+    shards: int,
+    search_pipeline: str | None = None,
+) -> dict:
+    """The one index layout every command creates: the fields above, ``meta`` in ``_meta`` (None: an index
+    this run will delete, which no other command reads), and the default ingest and search pipelines."""
     settings: dict = {"number_of_shards": shards}
     if pipeline:
         settings["default_pipeline"] = pipeline
-    return {
-        "settings": settings,
-        "mappings": {
-            "_meta": meta.as_meta(),
-            "_source": {"excludes": [EMBEDDING]},
-            "properties": {
-                TEXT: {"type": "text", "index": False},
-                TITLE: {"type": "text", "index": False},
-                MORPHEMES: morphemes.mapping(),
-                EMBEDDING: {"type": "rank_features"},
-            },
+    if search_pipeline:
+        settings["index.search.default_pipeline"] = search_pipeline
+    mappings: dict = {
+        "_source": {"excludes": [EMBEDDING]},
+        "properties": {
+            TEXT: {"type": "text", "index": False},
+            TITLE: {"type": "text", "index": False},
+            MORPHEMES: morphemes.mapping(),
+            EMBEDDING: {"type": "rank_features"},
         },
     }
+    if meta is not None:
+        mappings["_meta"] = meta.as_meta()
+    return {"settings": settings, "mappings": mappings}
 
 
 def read_meta(client: OpenSearch, index: str) -> IndexMeta | None:

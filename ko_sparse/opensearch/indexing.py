@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -22,12 +22,21 @@ from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
 from ko_sparse.data.documents import BadRow, CorpusReader, Document, Fields, stream_documents
+from ko_sparse.export.package import packaged_length
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkOutcome, BulkWriter, ClusterUnavailable
-from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT, IndexMeta, IndexMismatchError, MorphemeField
+from ko_sparse.opensearch.corpus_index import (
+    EMBEDDING,
+    TEXT,
+    IndexMeta,
+    IndexMismatchError,
+    MorphemeField,
+    check_existing,
+    index_body,
+)
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 from ko_sparse.opensearch.progress import (
@@ -244,10 +253,8 @@ class IndexRun:
         return summary
 
 
-def local_meta(
-    model_path: Path, model: SparseModel, max_length: int, pruning: Pruning | None, morphemes: MorphemeField
-) -> IndexMeta:
-    """What an index encoded here records: the model folder's hash and its vocabulary's."""
+def local_meta(model_path: Path, model: SparseModel, pruning: Pruning | None, morphemes: MorphemeField) -> IndexMeta:
+    """What an index encoded here records: the model folder's hash, its vocabulary's, and its lengths."""
     return IndexMeta(
         encode="local",
         encoder=f"sha256:{model_fingerprint(model_path)}",
@@ -255,7 +262,8 @@ def local_meta(
         model=str(model_path.resolve()),
         doc_only=model.doc_only,
         pruning=pruning.label if pruning else None,
-        max_length=max_length,
+        max_length=model.lengths.document,
+        query_length=model.lengths.query,
         bm25_analyzer=morphemes.analyzer,
     )
 
@@ -268,7 +276,8 @@ def pipeline_meta(
     model_path: Path | None = None,
     model: SparseModel | None = None,
 ) -> IndexMeta:
-    """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model."""
+    """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model. Its
+    lengths are the ones it was packaged with (which also truncate a bi-encoder's queries on the cluster)."""
     info = ml.model(model_id)
     function = str(info.get("algorithm") or info.get("function_name") or "").upper()  # GET model says "algorithm"
     if function != "SPARSE_ENCODING" or info.get("model_state") not in DEPLOYED_STATES:
@@ -277,16 +286,42 @@ def pipeline_meta(
             f"{info.get('model_state')}; --encode pipeline needs a deployed SPARSE_ENCODING model "
             "(ko-sparse register deploys it)"
         )
+    length = packaged_length(str(info.get("description") or ""))
+    doc_only = model.doc_only if model else False
     return IndexMeta(
         encode="pipeline",
         encoder=f"ml-commons:{model_id}:{info.get('model_content_hash_value', '')}",
         vocabulary=vocabulary_fingerprint(token_strings(model.encoder.tokenizer)) if model else None,
         model=str(model_path.resolve()) if model_path else info.get("name"),
         model_id=model_id,
-        doc_only=model.doc_only if model else False,
+        doc_only=doc_only,
         pruning=pruning.label if pruning else None,
+        max_length=length,
+        query_length=None if doc_only else length,
         bm25_analyzer=morphemes.analyzer,
     )
+
+
+def create_registered_index(
+    client: OpenSearch,
+    index: str,
+    model_id: str,
+    pipeline: str,
+    pruning: Pruning | None,
+    search_pipeline: str | None = None,
+    doc_only: bool = False,
+) -> bool:
+    """``register --index``: the index ``ko-sparse index --encode pipeline --model-id`` would create, with the
+    registered model in its ``_meta`` and ``pipeline`` as its default; False when it already exists (and was
+    built by the same model). ``doc_only``: queries need the package's SPARSE_TOKENIZE model."""
+    morphemes = MorphemeField.for_cluster(client)
+    meta = pipeline_meta(MLCommons(client), model_id, pruning, morphemes)
+    if doc_only:
+        meta = replace(meta, doc_only=True, query_length=None)
+    if check_existing(client, index, meta):
+        return False
+    client.indices.create(index=index, body=index_body(meta, morphemes, pipeline, 1, search_pipeline))
+    return True
 
 
 def put_ingest_pipeline(client: OpenSearch, index: str, model_id: str, pruning: Pruning | None) -> str:

@@ -1,4 +1,4 @@
-"""Ingest pipeline, index and search pipeline bodies for a sparse model, and the query to paste."""
+"""Ingest and search pipeline bodies for a sparse model, and the query to paste."""
 
 from __future__ import annotations
 
@@ -29,22 +29,6 @@ def ingest_pipeline(
     }
 
 
-def sparse_index(field_map: tuple[str, str], pipeline: str | None, search_pipeline: str | None = None) -> dict:
-    """A text field and a ``rank_features`` field; the vectors stay out of ``_source``."""
-    settings: dict = {}
-    if pipeline:
-        settings["default_pipeline"] = pipeline
-    if search_pipeline:
-        settings["index.search.default_pipeline"] = search_pipeline
-    return {
-        "settings": settings,
-        "mappings": {
-            "_source": {"excludes": [field_map[1]]},
-            "properties": {field_map[0]: {"type": "text"}, field_map[1]: {"type": "rank_features"}},
-        },
-    }
-
-
 def two_phase_search_pipeline(prune_ratio: float = 0.4, expansion_rate: float = 5.0) -> dict:
     """neural_sparse_two_phase_processor: score with the strongest query tokens, rescore the top."""
     return {
@@ -70,21 +54,18 @@ def neural_sparse_query(field: str, model_id: str, text: str = "당뇨병 치료
     )
 
 
-def create_pipeline_and_index(
+def put_pipelines(
     client: OpenSearch,
     model_id: str,
     field_map: tuple[str, str],
     pipeline: str,
-    index: str | None,
     search_pipeline: str | None,
     prune_type: str,
     prune_ratio: float,
 ) -> None:
-    """Create or update the ingest (and search) pipeline; create the index when it does not exist."""
+    """Create or update the ingest (and search) pipeline."""
     client.ingest.put_pipeline(id=pipeline, body=ingest_pipeline(model_id, field_map, prune_type, prune_ratio))
     if search_pipeline:
         client.transport.perform_request(
             "PUT", f"/_search/pipeline/{search_pipeline}", body=two_phase_search_pipeline()
         )
-    if index and not client.indices.exists(index=index):
-        client.indices.create(index=index, body=sparse_index(field_map, pipeline, search_pipeline))
