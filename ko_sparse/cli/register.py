@@ -162,13 +162,7 @@ def register_command(
                 pruning = Pruning(prune_type, prune_ratio) if prune_type != "none" else None
                 try:
                     create_registered_index(
-                        client,
-                        index,
-                        ids["SPARSE_ENCODING"],
-                        pipeline,
-                        pruning,
-                        search_pipeline,
-                        "SPARSE_TOKENIZE" in ids,
+                        client, index, ids["SPARSE_ENCODING"], pipeline, pruning, manifest, search_pipeline
                     )
                 except IndexMismatchError as error:
                     raise click.ClickException(str(error)) from error

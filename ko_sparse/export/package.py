@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import tempfile
 import zipfile
@@ -32,7 +31,6 @@ from ko_sparse.model.doc_only import SparseModel, load_model
 from ko_sparse.model.idf import IDF_FILE, idf_json, idf_vector
 
 MANIFEST = "package.json"
-LENGTH_NOTE = re.compile(r"\(max length (\d+)\)")
 MODEL_CARD = "README.md"
 MODE_DESCRIPTIONS = {
     "bi": "documents and queries encoded by the model",
@@ -173,7 +171,7 @@ def package_model(
                     output_dir,
                     f"{name}-encoder",
                     "SPARSE_ENCODING",
-                    f"Korean SPLADE document/query encoder from {model_dir.name} {length_note(max_length)}",
+                    f"Korean SPLADE document/query encoder from {model_dir.name} (max length {max_length})",
                     {f"{name}{exported.suffix}": exported.path, "tokenizer.json": tokenizer_file.encode()},
                     exported.model_format,
                 )
@@ -189,7 +187,7 @@ def package_model(
                 output_dir,
                 f"{name}-tokenizer",
                 "SPARSE_TOKENIZE",
-                f"Query tokenizer with IDF weights for {name} (inference-free queries) {length_note(query_length)}",
+                f"Query tokenizer with IDF weights for {name} (inference-free queries, max length {query_length})",
                 {
                     "tokenizer.json": tokenizer_json(encoder.tokenizer, query_length).encode(),
                     IDF_FILE: json.dumps(idf, ensure_ascii=False).encode(),
@@ -202,17 +200,6 @@ def package_model(
     manifest.save(output_dir)
     (output_dir / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
     return manifest, verification
-
-
-def length_note(length: int) -> str:
-    """How a registered model's description states its truncation; :func:`packaged_length` reads it back."""
-    return f"(max length {length})"
-
-
-def packaged_length(description: str) -> int | None:
-    """The truncation a model registered from a ko-sparse package states in its description (None: not stated)."""
-    found = LENGTH_NOTE.search(description)
-    return int(found.group(1)) if found else None
 
 
 def _export_and_verify(

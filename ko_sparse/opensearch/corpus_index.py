@@ -71,7 +71,7 @@ class IndexMeta:
     model_id: str | None = None
     doc_only: bool = False
     pruning: str | None = None
-    max_length: int | None = None  # tokens kept of each document; None: not known (a cluster model without the note)
+    max_length: int | None = None  # tokens kept of each document; None: not known (the cluster's model's)
     query_length: int | None = None  # tokens kept of each query by `ko-sparse search`'s model and the cluster's
     bm25_analyzer: str = ""
     ko_sparse_version: str = __version__
@@ -101,8 +101,10 @@ class IndexMeta:
                 f"{other.model or other.model_id} ({other.encoder[:40]})"
             )
         for name in ("encode", "pruning", "max_length", "bm25_analyzer"):
-            if getattr(self, name) != getattr(other, name):
-                problems.append(f"its {name} is {getattr(self, name)!r}, this run's is {getattr(other, name)!r}")
+            mine, theirs = getattr(self, name), getattr(other, name)
+            known = name != "max_length" or None not in (mine, theirs)  # None: a cluster model's, not told
+            if known and mine != theirs:
+                problems.append(f"its {name} is {mine!r}, this run's is {theirs!r}")
         return problems
 
 

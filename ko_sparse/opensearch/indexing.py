@@ -22,7 +22,7 @@ from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
 from ko_sparse.data.documents import BadRow, CorpusReader, Document, Fields, stream_documents
-from ko_sparse.export.package import packaged_length
+from ko_sparse.export.package import Manifest
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
@@ -277,7 +277,8 @@ def pipeline_meta(
     model: SparseModel | None = None,
 ) -> IndexMeta:
     """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model. Its
-    lengths are the ones it was packaged with (which also truncate a bi-encoder's queries on the cluster)."""
+    lengths are the package's, which the cluster does not tell: ``register --index`` records them, a run
+    without the package leaves them None (unknown, never a conflict)."""
     info = ml.model(model_id)
     function = str(info.get("algorithm") or info.get("function_name") or "").upper()  # GET model says "algorithm"
     if function != "SPARSE_ENCODING" or info.get("model_state") not in DEPLOYED_STATES:
@@ -286,18 +287,14 @@ def pipeline_meta(
             f"{info.get('model_state')}; --encode pipeline needs a deployed SPARSE_ENCODING model "
             "(ko-sparse register deploys it)"
         )
-    length = packaged_length(str(info.get("description") or ""))
-    doc_only = model.doc_only if model else False
     return IndexMeta(
         encode="pipeline",
         encoder=f"ml-commons:{model_id}:{info.get('model_content_hash_value', '')}",
         vocabulary=vocabulary_fingerprint(token_strings(model.encoder.tokenizer)) if model else None,
         model=str(model_path.resolve()) if model_path else info.get("name"),
         model_id=model_id,
-        doc_only=doc_only,
+        doc_only=model.doc_only if model else False,
         pruning=pruning.label if pruning else None,
-        max_length=length,
-        query_length=None if doc_only else length,
         bm25_analyzer=morphemes.analyzer,
     )
 
@@ -308,16 +305,19 @@ def create_registered_index(
     model_id: str,
     pipeline: str,
     pruning: Pruning | None,
+    manifest: Manifest,
     search_pipeline: str | None = None,
-    doc_only: bool = False,
 ) -> bool:
     """``register --index``: the index ``ko-sparse index --encode pipeline --model-id`` would create, with the
-    registered model in its ``_meta`` and ``pipeline`` as its default; False when it already exists (and was
-    built by the same model). ``doc_only``: queries need the package's SPARSE_TOKENIZE model."""
+    registered model and the lengths ``manifest`` (its package) records in its ``_meta`` and ``pipeline`` as its
+    default; False when it already exists (and was built by the same model)."""
     morphemes = MorphemeField.for_cluster(client)
-    meta = pipeline_meta(MLCommons(client), model_id, pruning, morphemes)
-    if doc_only:
-        meta = replace(meta, doc_only=True, query_length=None)
+    meta = replace(
+        pipeline_meta(MLCommons(client), model_id, pruning, morphemes),
+        doc_only=manifest.mode == "doc-only",
+        max_length=manifest.max_length,
+        query_length=manifest.query_length,
+    )
     if check_existing(client, index, meta):
         return False
     client.indices.create(index=index, body=index_body(meta, morphemes, pipeline, 1, search_pipeline))
