@@ -161,7 +161,7 @@ def cached_builder(client, model_dir: Path, corpus: Path, work: Path) -> SourceB
     pruning = Pruning.parse(PRUNE)
     morphemes = MorphemeField.for_cluster(client)
     builder = SourceBuilder(morphemes, LocalEncoder(model, MAX_LENGTH, 32, pruning, "cpu"))
-    meta = local_meta(model_dir, model, MAX_LENGTH, pruning, morphemes)
+    meta = local_meta(model_dir, model, pruning, morphemes)
     run = IndexRun(client, "peer", open_corpus(str(corpus)), Fields(), builder, meta, work, batch_size=BATCH)
     builder.cache = BatchCache(work / "cache", run.settings_key())
     return builder

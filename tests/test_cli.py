@@ -220,3 +220,29 @@ def test_every_documented_bench_command_passes_the_systems_check(line):
     models = tuple(words[i + 1] for i, word in enumerate(words) if word == "--model")
     if "--list" not in words:
         chosen_systems(systems, models)
+
+
+SHARED_OPTIONS = {
+    "model_path": "--model",
+    "models": "--model",
+    "max_length": "--max-length",
+    "query_length": "--query-length",
+    "as_json": "--json",
+    "output_dir": "--output",
+}
+ENCODING_COMMANDS = [("bench",), ("expand",), ("index",), ("package",), ("search",)]
+
+
+@pytest.mark.parametrize("path", ENCODING_COMMANDS, ids=" ".join)
+def test_every_encoding_command_takes_the_shared_model_and_length_options(path):
+    options = {param.name: param for param in find_command(path).params if isinstance(param, click.Option)}
+    lengths = [options[name] for name in ("max_length", "query_length") if name in options]
+    assert lengths, "a command that encodes takes --max-length or --query-length"
+    for option in lengths:
+        assert option.opts == [SHARED_OPTIONS[option.name]]
+        assert not isinstance(option.default, int)  # no number of its own: the model's recorded length applies
+        assert isinstance(option.type, click.IntRange) and option.type.min == 8
+    for name in ("as_json", "output_dir", "model_path", "models"):
+        if name in options:
+            assert options[name].opts == [SHARED_OPTIONS[name]]
+            assert options[name].is_flag == (name == "as_json")

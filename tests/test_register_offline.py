@@ -10,7 +10,8 @@ from opensearchpy import TransportError
 from ko_sparse.cli.main import cli
 from ko_sparse.opensearch import retry as retry_module
 from ko_sparse.opensearch.client import ClusterConnection, parse_host, resolve
-from ko_sparse.opensearch.pipelines import ingest_pipeline, parse_field_map, sparse_index
+from ko_sparse.opensearch.corpus_index import EMBEDDING, IndexMeta, MorphemeField, index_body
+from ko_sparse.opensearch.pipelines import ingest_pipeline, parse_field_map
 from ko_sparse.opensearch.retry import with_backoff
 
 
@@ -82,9 +83,10 @@ def test_field_map_and_bodies():
         {"sparse_encoding": {"model_id": "m1", "field_map": {"t": "e"}}}
     ]
     assert ingest_pipeline("m1", ("t", "e"), "top_k", 50)["processors"][0]["sparse_encoding"]["prune_type"] == "top_k"
-    index = sparse_index(("t", "e"), "p", "s")
-    assert index["mappings"]["properties"] == {"t": {"type": "text"}, "e": {"type": "rank_features"}}
-    assert index["settings"] == {"default_pipeline": "p", "index.search.default_pipeline": "s"}
+    index = index_body(IndexMeta("pipeline", "ml-commons:m1:abc", None), MorphemeField(False), "p", 1, "s")
+    assert index["mappings"]["properties"][EMBEDDING] == {"type": "rank_features"}
+    assert IndexMeta.from_mapping(index["mappings"]) == IndexMeta("pipeline", "ml-commons:m1:abc", None)
+    assert index["settings"] == {"number_of_shards": 1, "default_pipeline": "p", "index.search.default_pipeline": "s"}
 
 
 def test_register_without_package_names_the_fix(tmp_path):

@@ -6,7 +6,8 @@ it, else the embedded engine's kiwipiepy morphemes in a ``whitespace``-analysed 
 ``query_tokens``), or by the registered model's ingest pipeline (``--model-id``; queried with the
 model id). Cluster-side hybrid: the sparse index also holds the morphemes, and neural-search's
 ``hybrid`` query fuses both on the cluster (reciprocal rank fusion, the same k = 60 as the embedded
-hybrid). Indices are created fresh and deleted afterwards unless ``keep``.
+hybrid). Indices have :func:`ko_sparse.opensearch.corpus_index.index_body`'s layout (no ``_meta``: they are
+the run's own), are created fresh and deleted afterwards unless ``keep``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ko_sparse.bench.systems import EmbeddedSparse, IndexStats, Matches, SearchO
 from ko_sparse.errors import ClusterError
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkWriter
-from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, MorphemeField, has_nori
+from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, MorphemeField, has_nori, index_body
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve, max_clause_count
 from ko_sparse.opensearch.rank_features import feature_dict
@@ -102,13 +103,7 @@ class OpenSearchBM25:
 
     def index(self, corpus: dict[str, str]) -> IndexStats:
         start = time.perf_counter()
-        self.client.indices.create(
-            index=self.target.name,
-            body={
-                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                "mappings": {"properties": {MORPHEMES: self.field.mapping()}},
-            },
-        )
+        self.client.indices.create(index=self.target.name, body=index_body(None, self.field, None, 1))
         values = self.field.values(list(corpus.values()))
         bulk_index(
             self.client,
@@ -162,16 +157,12 @@ class OpenSearchSparse:
 
     def index(self, corpus: dict[str, str]) -> IndexStats:
         start = time.perf_counter()
-        properties: dict = {EMBEDDING: {"type": "rank_features"}}
         sources = [{} for _ in corpus]
         if self.morphemes is not None:
-            properties[MORPHEMES] = self.morphemes.mapping()
             for source, value in zip(sources, self.morphemes.values(list(corpus.values())), strict=True):
                 source[MORPHEMES] = value
-        body = {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "mappings": {"properties": properties},
-        }
+        morphemes = self.morphemes or MorphemeField(has_nori(self.client))
+        body = index_body(None, morphemes, None, 1)
         if self.model_id:
             pruning = self.local.pruning
             self.client.ingest.put_pipeline(
@@ -180,7 +171,6 @@ class OpenSearchSparse:
                     self.model_id, (TEXT, EMBEDDING), *((pruning.kind, pruning.value) if pruning else ("none", 0.0))
                 ),
             )
-            properties[TEXT] = {"type": "text", "index": False}
             self.client.indices.create(index=self.target.name, body=body)
             documents = ((doc_id, {**s, TEXT: text}) for (doc_id, text), s in zip(corpus.items(), sources, strict=True))
             bulk_index(self.client, self.target.name, documents, len(corpus), pipeline=self.target.pipeline)

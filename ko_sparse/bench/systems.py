@@ -152,6 +152,7 @@ class EmbeddedSparse:
             "encoded_by": "onnxruntime" if self.model.onnx is not None else "torch",
             "mean_terms_per_document": float(self.documents.getnnz(axis=1).mean()),
             "max_length": self.max_length,
+            "query_length": self.model.lengths.query,
             "queries": "IDF-weighted tokens (doc-only)" if self.model.doc_only else "encoded by the model",
             "encoding_seconds": round(self.encoding_seconds, 3),
         }

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
+from ko_sparse.cli.options import max_length_options, model_option, output_option
 
 SYSTEMS = ("bm25", "sparse", "hybrid")
 SHOWN_IDS = 10
@@ -44,13 +45,7 @@ def list_sets() -> None:
     help="embedded: in-process, no server. opensearch: index and query a live cluster (--host).",
 )
 @cluster_options
-@click.option(
-    "--model",
-    "models",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Trained model folder (repeat to compare versions side by side).",
-)
+@model_option("Trained model folder (repeat to compare versions side by side).", multiple=True)
 @click.option(
     "--model-id",
     help="opensearch: a deployed ML-Commons model id; documents go through its ingest "
@@ -70,7 +65,7 @@ def list_sets() -> None:
     help="Also run each model with pruned documents (max_ratio:0.1, top_k:64, alpha_mass:0.8, "
     "abs_value:0.5), as OpenSearch's ingest pruning does; repeatable.",
 )
-@click.option("--max-length", default=256, show_default=True, type=int, help="Model truncation for documents.")
+@max_length_options()
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Encoding batch size.")
 @click.option(
     "--runtime",
@@ -80,12 +75,7 @@ def list_sets() -> None:
     help="What encodes documents and queries here: PyTorch, or the model exported to ONNX and run by ONNX "
     "Runtime (verified against PyTorch first; needs the [onnx] extra).",
 )
-@click.option(
-    "--output",
-    "output_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where results.json, report.md, report.html and the charts go (default outputs/bench/<index>).",
-)
+@output_option("Where results.json, report.md, report.html and the charts go (default outputs/bench/<index>).")
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
 @click.option(
     "--strict",
@@ -102,6 +92,7 @@ def bench_command(
     systems,
     prunings,
     max_length,
+    query_length,
     batch_size,
     runtime,
     output_dir,
@@ -138,8 +129,9 @@ def bench_command(
     click.echo(f"{dataset.name}: {dataset.summary()}")
     missing = missing_documents_note(dataset, strict)
     connection = cluster.connection() if engine == "opensearch" else None
+    lengths = (max_length, query_length)
     built, notes, cleanup = build_systems(
-        engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, dataset.name
+        engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, dataset.name
     )
     try:
         results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
@@ -152,10 +144,11 @@ def bench_command(
         "index": index_name,
         "engine": engine,
         "host": connection.url if connection else None,
-        "models": list(models),
+        "models": [str(path) for path in models],
         "model_id": model_id,
         "systems": chosen,
-        "max_length": max_length,
+        "max_length": max_length,  # None: each model's own lengths, which its results record
+        "query_length": query_length,
         "batch_size": batch_size,
         "runtime": runtime,
         "prune": list(prunings),
@@ -214,8 +207,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def sparse_systems(models, prunings, max_length, batch_size, runtime, notes):
-    """One system per model, and per model one more per pruning setting (sharing its documents)."""
+def sparse_systems(models, prunings, lengths, batch_size, runtime, notes):
+    """One system per model, and per model one more per pruning setting (sharing its documents); each model
+    truncates at its recorded lengths unless ``lengths`` (document, query) gives them."""
     from ko_sparse.bench.systems import EmbeddedSparse, model_label
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.model.pruning import Pruning
@@ -226,7 +220,8 @@ def sparse_systems(models, prunings, max_length, batch_size, runtime, notes):
         raise click.UsageError(str(error)) from error
     systems = []
     for path in models:
-        model = load_model(path, setting="--model")
+        model = load_model(path, lengths[0], "--model", lengths[1])
+        max_length = model.lengths.document
         if runtime == "onnx":
             notes.append(f"{path}: {with_onnx_runtime(model, max_length)}")
         full = EmbeddedSparse(model, model_label(path), max_length, batch_size)
@@ -249,13 +244,13 @@ def with_onnx_runtime(model, max_length: int) -> str:
     return f"encoded by onnxruntime {version('onnxruntime')} ({verification.summary()})"
 
 
-def build_systems(engine, connection, models, model_id, chosen, prunings, max_length, batch_size, runtime, set_name):
+def build_systems(engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, set_name):
     """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
     from ko_sparse.bench.systems import EmbeddedBM25
 
     wants_sparse = "sparse" in chosen or "hybrid" in chosen
     runtime_notes: list[str] = []
-    sparse = sparse_systems(models, prunings, max_length, batch_size, runtime, runtime_notes) if wants_sparse else []
+    sparse = sparse_systems(models, prunings, lengths, batch_size, runtime, runtime_notes) if wants_sparse else []
     if engine == "embedded":
         bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
         engine_note = "engine: embedded (bm25s, and an exact inverted index for the sparse models)"

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import click
 
+from ko_sparse.cli.options import json_option, max_length_options, model_option
+
 
 @click.command("expand")
 @click.argument("texts", nargs=-1, required=True)
-@click.option(
-    "--model",
-    "model_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A trained model directory (e.g. outputs/tiny/best) or a SparseEncoder id.",
-)
+@model_option("A trained model directory (e.g. outputs/tiny/best) or a SparseEncoder id.", required=True, exists=False)
+@max_length_options(queries=False)
 @click.option(
     "--top-k",
     default=20,
@@ -24,11 +21,12 @@ import click
     type=click.IntRange(min=1),
     help="How many tokens to show per text.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json: bool) -> None:
+@json_option("Print JSON instead of a table.")
+def expand_command(texts: tuple[str, ...], model_path: Path, max_length: int | None, top_k: int, as_json: bool) -> None:
     """Show the tokens and weights each TEXT expands to, strongest first.
 
-    Tokens marked '+' are expansions: the text itself does not contain them.
+    Tokens marked '+' are expansions: the text itself does not contain them. Each text is truncated at the
+    model's document length (--max-length).
 
     \b
     Example:
@@ -41,7 +39,7 @@ def expand_command(texts: tuple[str, ...], model_path: Path, top_k: int, as_json
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.model.expansion import expand
 
-    encoder = load_model(model_path, setting="--model").encoder  # doc-only: the document side
+    encoder = load_model(model_path, max_length, setting="--model").encoder  # doc-only: the document side
     expansions = expand(encoder, list(texts), top_k)
     if as_json:
         payload = [

@@ -5,10 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
+from ko_sparse.cli.options import json_option, max_length_options, model_option, output_option
+
+if TYPE_CHECKING:
+    from ko_sparse.data.documents import Fields
+    from ko_sparse.model.pruning import Pruning
 
 
 @click.command("index")
@@ -20,12 +26,7 @@ from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
     help="JSONL, CSV/TSV or Parquet file (optionally .gz), a BEIR folder (corpus.jsonl), or a Hugging Face "
     "dataset id (id or id:config; a local dataset folder works too). Streamed, never loaded whole.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A trained model folder (bi-encoder or doc-only): encodes the documents with --encode local.",
-)
+@model_option("A trained model folder (bi-encoder or doc-only): encodes the documents with --encode local.")
 @click.option(
     "--model-id", help="A deployed SPARSE_ENCODING model on the cluster: encodes them with --encode pipeline."
 )
@@ -50,7 +51,7 @@ from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
     metavar="TYPE:VALUE",
     help="Prune document vectors as neural-search does (max_ratio:0.1, top_k:64, alpha_mass:0.8, abs_value:0.5).",
 )
-@click.option("--max-length", type=click.IntRange(min=8), help="Truncation for local encoding (default: the model's).")
+@max_length_options()
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -91,13 +92,8 @@ from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
     help="Keep each batch's encoded vectors and morphemes here; a re-run with the same texts and settings "
     "reuses them instead of encoding again.",
 )
-@click.option(
-    "--output",
-    "output_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for progress.json, failures.jsonl and summary.json (default outputs/index/<index>).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@output_option("Folder for progress.json, failures.jsonl and summary.json (default outputs/index/<index>).")
+@json_option("Print the summary as JSON.")
 def index_command(
     cluster: ClusterOptions,
     index_name,
@@ -111,6 +107,7 @@ def index_command(
     split,
     prune,
     max_length,
+    query_length,
     batch_size,
     encode_batch_size,
     concurrency,
@@ -132,7 +129,8 @@ def index_command(
     documents the cluster refuses go to failures.jsonl with their line and reason. After Ctrl-C, a
     crash or the node going away, the same command with --resume continues where it stopped and ends
     with the same index as an uninterrupted run. The model that built the index is recorded in its
-    mapping's _meta; adding documents with another model is refused.
+    mapping's _meta with its document and query lengths (the model's unless --max-length / --query-length;
+    with --encode pipeline, the registered package's); adding documents with another model is refused.
 
     \b
     Examples:
@@ -152,6 +150,11 @@ def index_command(
         raise click.UsageError("--encode pipeline needs --model-id (a deployed SPARSE_ENCODING model)")
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
+    if encode == "pipeline" and (max_length or query_length):
+        raise click.UsageError(
+            "--max-length and --query-length apply to --encode local: the cluster's model truncates at the "
+            "lengths it was packaged with (ko-sparse package --max-length)"
+        )
     try:
         pruning = Pruning.parse(prune) if prune else None
     except ValueError as error:
@@ -159,27 +162,16 @@ def index_command(
     reader = open_corpus(corpus, split)
     connection = cluster.connection()
     output_dir = output_dir or Path("outputs") / "index" / index_name
-    run = build_run(
-        connection.client(),
-        index_name,
-        reader,
-        Fields(text_field, id_field, title_field or None),
-        model_path,
-        model_id,
-        encode,
-        pruning,
-        max_length,
-        batch_size or (500 if encode == "local" else 50),
-        encode_batch_size,
-        concurrency,
-        max_retries,
-        device,
-        shards,
-        cache_dir,
-        output_dir,
-        not as_json,
-        compile_encoder=compile_encoder,
+    options = IndexOptions.from_params(
+        click.get_current_context().params,
+        fields=Fields(text_field, id_field, title_field or None),
+        encode=encode,
+        pruning=pruning,
+        batch_size=batch_size or (500 if encode == "local" else 50),
+        output_dir=output_dir,
+        progress_bar=not as_json,
     )
+    run = build_run(connection.client(), reader, options)
     summary = run.run(resume=resume, restart=restart)
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -195,27 +187,37 @@ def index_command(
     click.echo(f"summary: {output_dir / 'summary.json'}")
 
 
-def build_run(
-    client,
-    index_name,
-    reader,
-    fields,
-    model_path,
-    model_id,
-    encode,
-    pruning,
-    max_length,
-    batch_size,
-    encode_batch_size,
-    concurrency,
-    max_retries,
-    device,
-    shards,
-    cache_dir,
-    output_dir,
-    progress_bar,
-    compile_encoder=False,
-):
+@dataclasses.dataclass(frozen=True)
+class IndexOptions:
+    """What one ``ko-sparse index`` run was asked to do."""
+
+    index_name: str
+    fields: Fields
+    model_path: Path | None = None
+    model_id: str | None = None
+    encode: str = "local"  # local | pipeline
+    pruning: Pruning | None = None
+    max_length: int | None = None  # None: the model's recorded document length
+    query_length: int | None = None  # None: the model's recorded query length
+    batch_size: int = 500
+    encode_batch_size: int = 32
+    concurrency: int = 2
+    max_retries: int = 8
+    device: str = "auto"
+    compile_encoder: bool = False
+    shards: int = 1
+    cache_dir: Path | None = None
+    output_dir: Path = Path("outputs/index")
+    progress_bar: bool = True
+
+    @classmethod
+    def from_params(cls, params: dict, **settled) -> IndexOptions:
+        """The command's parameters of the same names, with ``settled`` (values worked out from them) in place."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{**{name: value for name, value in params.items() if name in names}, **settled})
+
+
+def build_run(client, reader, options: IndexOptions):
     """The index run: the model loaded, the index (and ingest pipeline) prepared and checked."""
     from ko_sparse.data.documents import detect_id_field
     from ko_sparse.model.doc_only import load_model
@@ -224,34 +226,36 @@ def build_run(
     from ko_sparse.workflows.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
     from ko_sparse.workflows.sources import BatchCache, LocalEncoder, SourceBuilder
 
-    model = load_model(model_path, max_length, setting="--model") if model_path else None
+    o = options
+    model = load_model(o.model_path, o.max_length, "--model", o.query_length) if o.model_path else None
     morphemes = MorphemeField.for_cluster(client)
-    if encode == "local":
-        length = max_length or model.encoder.max_seq_length
-        meta = local_meta(model_path, model, length, pruning, morphemes)
-        encoder = LocalEncoder(model, length, encode_batch_size, pruning, device, compile_encoder)
+    if o.encode == "local":
+        meta = local_meta(o.model_path, model, o.pruning, morphemes)
+        encoder = LocalEncoder(
+            model, model.lengths.document, o.encode_batch_size, o.pruning, o.device, o.compile_encoder
+        )
     else:
-        meta = pipeline_meta(MLCommons(client), model_id, pruning, morphemes, model_path, model)
+        meta = pipeline_meta(MLCommons(client), o.model_id, o.pruning, morphemes, o.model_path, model)
         encoder = None
-    if detect_id_field(reader, fields) is None:  # ids are row numbers: only this corpus may write them
+    if detect_id_field(reader, o.fields) is None:  # ids are row numbers: only this corpus may write them
         meta = dataclasses.replace(meta, row_ids=reader.source)
-    exists = check_existing(client, index_name, meta)
-    pipeline = put_ingest_pipeline(client, index_name, model_id, pruning) if encode == "pipeline" else None
+    exists = check_existing(client, o.index_name, meta)
+    pipeline = put_ingest_pipeline(client, o.index_name, o.model_id, o.pruning) if o.encode == "pipeline" else None
     run = IndexRun(
         client=client,
-        index=index_name,
+        index=o.index_name,
         reader=reader,
-        fields=fields,
+        fields=o.fields,
         builder=SourceBuilder(morphemes, encoder),
         meta=meta,
-        output_dir=output_dir,
+        output_dir=o.output_dir,
         pipeline=pipeline,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        progress_bar=progress_bar,
-        create=None if exists else index_body(meta, morphemes, pipeline, shards),
+        batch_size=o.batch_size,
+        concurrency=o.concurrency,
+        max_retries=o.max_retries,
+        progress_bar=o.progress_bar,
+        create=None if exists else index_body(meta, morphemes, pipeline, o.shards),
     )
-    if cache_dir:
-        run.builder.cache = BatchCache(cache_dir, run.settings_key())
+    if o.cache_dir:
+        run.builder.cache = BatchCache(o.cache_dir, run.settings_key())
     return run

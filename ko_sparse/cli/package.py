@@ -7,31 +7,20 @@ from pathlib import Path
 
 import click
 
+from ko_sparse.cli.options import max_length_options, output_option
 from ko_sparse.usage import peak_resident_bytes
 
 
 @click.command("package")
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--output",
-    "output_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the zips, their ML-Commons configs, package.json and the model card.",
-)
+@output_option("Folder for the zips, their ML-Commons configs, package.json and the model card.", required=True)
 @click.option(
     "--mode",
     type=click.Choice(["bi", "doc-only"]),
     help="bi: the model encodes queries too. doc-only: also a SPARSE_TOKENIZE query model (idf.json). "
     "Default: what the model is (doc-only for models trained with --mode doc-only).",
 )
-@click.option(
-    "--max-length",
-    default=512,
-    show_default=True,
-    type=click.IntRange(min=8),
-    help="Truncation length written into tokenizer.json.",
-)
+@max_length_options()
 @click.option(
     "--prune-ratio",
     default=0.0,
@@ -63,7 +52,8 @@ def package_command(
     model_dir: Path,
     output_dir: Path,
     mode: str,
-    max_length: int,
+    max_length: int | None,
+    query_length: int | None,
     prune_ratio: float,
     idf_corpus: Path | None,
     name: str | None,
@@ -76,7 +66,9 @@ def package_command(
     {"output": [B, vocab]}): a TorchScript trace, or with --format onnx an ONNX graph with dynamic batch
     and sequence axes run by ONNX Runtime. Checks that the exported and the eager model agree on Korean
     sentences at other batch sizes and lengths, and writes the flat zip (model .pt/.onnx +
-    tokenizer.json), its model config JSON with the sha256, package.json and a model card. Refuses to
+    tokenizer.json), its model config JSON with the sha256, package.json and a model card. Documents (and
+    a bi-encoder's queries) are truncated at the model's document length, a doc-only model's query
+    tokenizer at its query length, unless --max-length / --query-length; package.json records both. Refuses to
     write when the verification fails, and into a folder that is not empty unless --overwrite (which
     replaces only the files of a previous package there).
 
@@ -100,6 +92,7 @@ def package_command(
         name or _default_name(model_dir),
         model_format,
         overwrite,
+        query_length,
     )
     click.echo(verification.summary())
     click.echo(

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
+from ko_sparse.cli.options import json_option
 
 DEFAULT_MAX_RATIO = 0.1
 
@@ -49,7 +50,11 @@ DEFAULT_MAX_RATIO = 0.1
     help=f"Parameter of --prune-type: max_ratio {DEFAULT_MAX_RATIO} if not given; top_k (a whole number of tokens), "
     "alpha_mass and abs_value need it.",
 )
-@click.option("--index", help="Create this index (rank_features mapping, the pipeline as default) if missing.")
+@click.option(
+    "--index",
+    help="With --pipeline: create this index for `ko-sparse index --encode pipeline` and `ko-sparse search` "
+    "(the pipeline as its default, the model in its _meta) if missing.",
+)
 @click.option(
     "--search-pipeline",
     help="Create a two-phase neural_sparse search pipeline and make it the index default.",
@@ -77,7 +82,7 @@ DEFAULT_MAX_RATIO = 0.1
     help="With --configure-cluster, on a cluster without ML nodes: also set only_run_on_ml_node to false.",
 )
 @click.option("--timeout", default=600, show_default=True, type=int, help="Seconds to wait for a deploy.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON.")
 def register_command(
     cluster: ClusterOptions,
     package_dir,
@@ -113,9 +118,12 @@ def register_command(
       ko-sparse register --model pkg --model-group team-models --access restricted --backend-role search-team
       eval "$(opensearch/local.sh env --profile secure)"; ko-sparse register --model pkg --configure-cluster
     """
-    from ko_sparse.opensearch.pipelines import create_pipeline_and_index, neural_sparse_query, parse_field_map
+    from ko_sparse.model.pruning import Pruning
+    from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT
+    from ko_sparse.opensearch.pipelines import neural_sparse_query, parse_field_map, put_pipelines
     from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
     from ko_sparse.opensearch.undo import Undo
+    from ko_sparse.workflows.indexing import create_registered_index
     from ko_sparse.workflows.register import Registrar, load_package
 
     try:
@@ -124,6 +132,10 @@ def register_command(
         raise click.UsageError(str(error)) from error
     prune_ratio = checked_prune_ratio(prune_type, prune_ratio)
     check_access_options(access, backend_roles)
+    if index and (not pipeline or not deploy or fields != (TEXT, EMBEDDING)):
+        raise click.UsageError(
+            f"--index needs --pipeline and --deploy, and the field map {TEXT}:{EMBEDDING} (the index's fields)"
+        )
     if allow_models_on_data_nodes and not configure_cluster:
         raise click.UsageError("--allow-models-on-data-nodes changes a cluster setting: give --configure-cluster too")
     connection = cluster.connection()
@@ -160,39 +172,16 @@ def register_command(
             results.append(entry)
         ids = {entry["function_name"]: entry["model_id"] for entry in results}
         if pipeline:
-            create_pipeline_and_index(
-                client,
-                ids["SPARSE_ENCODING"],
-                fields,
-                pipeline,
-                index,
-                search_pipeline,
-                prune_type,
-                prune_ratio,
-                undo,
-            )
+            model_id = ids["SPARSE_ENCODING"]
+            put_pipelines(client, model_id, fields, pipeline, search_pipeline, prune_type, prune_ratio, undo)
+            pruning = Pruning(prune_type, prune_ratio) if prune_type != "none" else None
+            if index and create_registered_index(client, index, model_id, pipeline, pruning, manifest, search_pipeline):
+                undo.record(f"created index {index}", lambda: client.indices.delete(index=index))
             say(
-                f"  deployed on {', '.join(entry['deployed_on']) or 'the cluster'}; _predict matches Python "
-                f"(max difference {entry['max_relative_difference']:.1e} of the largest weight)"
+                f"ingest pipeline {pipeline}"
+                + (f", index {index}" if index else "")
+                + (f", search pipeline {search_pipeline}" if search_pipeline else "")
             )
-        results.append(entry)
-    ids = {entry["function_name"]: entry["model_id"] for entry in results}
-    if pipeline:
-        create_pipeline_and_index(
-            client,
-            ids["SPARSE_ENCODING"],
-            fields,
-            pipeline,
-            index,
-            search_pipeline,
-            prune_type,
-            prune_ratio,
-        )
-        say(
-            f"ingest pipeline {pipeline}"
-            + (f", index {index}" if index else "")
-            + (f", search pipeline {search_pipeline}" if search_pipeline else "")
-        )
     query_model = ids.get("SPARSE_TOKENIZE", ids["SPARSE_ENCODING"])
     query = neural_sparse_query(fields[1], query_model)
     if as_json:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
+from ko_sparse.cli.options import json_option, max_length_options, model_option
 
 SNIPPET = 160
 
@@ -32,12 +33,8 @@ SNIPPET = 160
     type=click.Path(dir_okay=False, path_type=Path),
     help="Many queries: one per line, or JSONL with text (or query) and an optional id.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Encode queries with this model folder (default: the one recorded in the index).",
-)
+@model_option("Encode queries with this model folder (default: the one recorded in the index).")
+@max_length_options(documents=False)
 @click.option(
     "--model-id",
     help="Encode queries with this deployed model (_predict; a SPARSE_TOKENIZE model for doc-only indices).",
@@ -50,7 +47,7 @@ SNIPPET = 160
     help="hybrid: reciprocal rank fusion (score-ranker-processor) or min-max normalisation + mean.",
 )
 @click.option("--tokens", default=15, show_default=True, type=click.IntRange(min=0), help="Query tokens to print.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (all tokens, full texts).")
+@json_option("Print the results as JSON (all tokens, full texts).")
 def search_command(
     cluster: ClusterOptions,
     texts,
@@ -59,6 +56,7 @@ def search_command(
     k,
     queries_file,
     model_path,
+    query_length,
     model_id,
     fusion,
     tokens,
@@ -84,7 +82,8 @@ def search_command(
     if not queries:
         raise click.UsageError('give a query ("당뇨병 치료") or --queries FILE')
     connection = cluster.connection()
-    searcher = build_searcher(connection.client(), index_name, mode, model_path, model_id, fusion)
+    query_model = QueryModel(model_path, model_id, query_length)
+    searcher = build_searcher(connection.client(), index_name, mode, query_model, fusion)
     results = [(qid, searcher.search(text, mode, k)) for qid, text in queries]
     if as_json:
         payload = [{"id": qid, **asdict(result)} for qid, result in results]
@@ -94,8 +93,18 @@ def search_command(
         show(qid, result, tokens)
 
 
-def build_searcher(client, index_name, mode, model_path, model_id, fusion):
-    """A searcher for the index; the query encoder comes from the options or the index's ``_meta``."""
+@dataclass(frozen=True)
+class QueryModel:
+    """What encodes the queries: a model folder or a deployed model (None: the one the index records)."""
+
+    path: Path | None = None
+    model_id: str | None = None
+    query_length: int | None = None  # None: the length the index records, else the model's
+
+
+def build_searcher(client, index_name, mode, query_model: QueryModel, fusion):
+    """A searcher for the index; the query encoder (and its query length) comes from the options or the
+    index's ``_meta``."""
     from ko_sparse.errors import ClusterError, InputError
     from ko_sparse.opensearch.corpus_index import MorphemeField, read_meta
     from ko_sparse.opensearch.ml_commons import MLCommons
@@ -107,9 +116,10 @@ def build_searcher(client, index_name, mode, model_path, model_id, fusion):
         raise ClusterError(f"index {index_name} does not exist (build it with ko-sparse index)")
     encoder = None
     if mode != "bm25":
+        model_path, model_id = query_model.path, query_model.model_id
         recorded = Path(meta.model) if meta.model and Path(meta.model).is_dir() else None
         if model_path or (recorded and not model_id):
-            encoder = local_query_encoder(model_path or recorded)
+            encoder = local_query_encoder(model_path or recorded, query_model.query_length or meta.query_length)
         elif model_id or (meta.model_id and not meta.doc_only):
             encoder = ClusterQueryEncoder(MLCommons(client), model_id or meta.model_id)
         else:
@@ -121,12 +131,13 @@ def build_searcher(client, index_name, mode, model_path, model_id, fusion):
     return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion)
 
 
-def local_query_encoder(model_path: Path):
-    """The model on this machine as the query encoder; imports torch, so only when asked for."""
+def local_query_encoder(model_path: Path, query_length: int | None):
+    """The model on this machine as the query encoder (``query_length``: None for the model's own); imports
+    torch, so only when asked for."""
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.workflows.query_encoder import LocalQueryEncoder
 
-    return LocalQueryEncoder(load_model(model_path, setting="--model"))
+    return LocalQueryEncoder(load_model(model_path, setting="--model", query_length=query_length))
 
 
 def show(qid: str, result, tokens: int) -> None:

@@ -92,10 +92,11 @@ class Manifest:
     name: str
     mode: str
     source_model: str
-    max_length: int
+    max_length: int  # the document length: truncation of the SPARSE_ENCODING model (which also encodes bi queries)
     prune_ratio: float
     artifacts: list[Artifact]
     verification: str
+    query_length: int | None = None  # truncation of the queries the cluster encodes; None: packages before it
     ko_sparse_version: str = __version__
     torch_version: str = field(default_factory=lambda: torch.__version__)
 
@@ -143,20 +144,24 @@ def package_model(
     model_dir: str | Path,
     output_dir: str | Path,
     mode: str | None = None,
-    max_length: int = 512,
+    max_length: int | None = None,
     prune_ratio: float = 0.0,
     idf_corpus: str | Path | None = None,
     name: str | None = None,
     model_format: str = "torchscript",
     overwrite: bool = False,
+    query_length: int | None = None,
 ) -> tuple[Manifest, Verification]:
     """Export, verify and write the artifacts; raises :class:`PackagingError` when verification fails.
 
-    ``mode`` None follows the model: doc-only models get the query tokenizer model too.
+    ``mode`` None follows the model: doc-only models get the query tokenizer model too. ``max_length`` and
+    ``query_length`` None: the lengths recorded with the model. A bi-encoder's queries are encoded by the
+    document model on the cluster, so they are truncated at the document length.
     ``model_format`` is ``torchscript`` or ``onnx`` (the document/bi-encoder model's format). ``output_dir``
     must be new or empty; with ``overwrite``, a previous package there is replaced (see :func:`replaceable`).
     """
-    model = load_model(model_dir, max_length, setting="MODEL_DIR")
+    model = load_model(model_dir, max_length, setting="MODEL_DIR", query_length=query_length)
+    max_length = model.lengths.document
     mode = mode or ("doc-only" if model.doc_only else "bi")
     if mode not in MODES:
         raise PackagingError(f"--mode {mode!r}: expected one of {MODES}")
@@ -195,21 +200,22 @@ def package_model(
         if created:  # a failed export leaves nothing behind
             shutil.rmtree(output_dir, ignore_errors=True)
         raise
+    query_length = model.lengths.query if idf is not None else max_length
     if idf is not None:
         artifacts.append(
             _write_artifact(
                 output_dir,
                 f"{name}-tokenizer",
                 "SPARSE_TOKENIZE",
-                f"Query tokenizer with IDF weights for {name} (inference-free queries)",
+                f"Query tokenizer with IDF weights for {name} (inference-free queries, max length {query_length})",
                 {
-                    "tokenizer.json": tokenizer_file.encode(),
+                    "tokenizer.json": tokenizer_json(encoder.tokenizer, query_length).encode(),
                     IDF_FILE: json.dumps(idf, ensure_ascii=False).encode(),
                 },
             )
         )
     manifest = Manifest(
-        name, mode, str(model_dir.resolve()), max_length, prune_ratio, artifacts, verification.summary()
+        name, mode, str(model_dir.resolve()), max_length, prune_ratio, artifacts, verification.summary(), query_length
     )
     manifest.save(output_dir)
     (output_dir / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
@@ -330,7 +336,8 @@ Korean SPLADE sparse encoder packaged for OpenSearch ML-Commons by ko-sparse {ma
 
 - source model: `{manifest.source_model}`
 - mode: **{manifest.mode}** ({MODE_DESCRIPTIONS[manifest.mode]})
-- max length: {manifest.max_length} tokens (truncation written into `tokenizer.json`)
+- max length: documents {manifest.max_length} tokens, queries {manifest.query_length} tokens (truncation written
+  into each zip's `tokenizer.json`)
 - model-side pruning: {pruning}
 - {manifest.verification}
 

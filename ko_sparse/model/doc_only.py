@@ -21,6 +21,7 @@ from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding
 
 from ko_sparse.errors import ModelLoadError
 from ko_sparse.model.idf import IDF_FILE, idf_json
+from ko_sparse.model.lengths import Lengths, recorded_lengths
 from ko_sparse.model.onnx_runtime import OnnxSparseModel
 from ko_sparse.model.splade import load_encoder, special_token_ids, suppress_special_tokens
 
@@ -33,6 +34,11 @@ class SparseModel:
     encoder: SparseEncoder
     idf: np.ndarray | None = None
     onnx: OnnxSparseModel | None = None  # the encoder exported to ONNX: ONNX Runtime encodes instead of torch
+    lengths: Lengths | None = None  # None: the encoder's max_seq_length for documents and queries
+
+    def __post_init__(self) -> None:
+        if self.lengths is None:
+            self.lengths = Lengths(self.encoder.max_seq_length, self.encoder.max_seq_length)
 
     @property
     def doc_only(self) -> bool:
@@ -43,11 +49,12 @@ class SparseModel:
     ) -> sp.csr_matrix:
         from ko_sparse.model.encode import encode_sparse
 
-        return encode_sparse(self.encoder, texts, batch_size, max_length, show_progress, onnx=self.onnx)
+        length = max_length or self.lengths.document
+        return encode_sparse(self.encoder, texts, batch_size, length, show_progress, onnx=self.onnx)
 
     def encode_queries(self, texts: list[str], batch_size: int = 64) -> sp.csr_matrix:
         if self.idf is None:
-            return self.encode_documents(texts, batch_size, self.encoder.max_seq_length)
+            return self.encode_documents(texts, batch_size, self.lengths.query)
         return idf_query_vectors(self.encoder.tokenizer, self.idf, texts)
 
 
@@ -113,12 +120,16 @@ def split_model(model: SparseEncoder, setting: str = "--model") -> SparseModel:
     return SparseModel(encoder, idf)
 
 
-def load_model(path: str | Path, max_length: int | None = None, setting: str = "--model") -> SparseModel:
-    """A bi-encoder (SPLADE SparseEncoder) or a doc-only Router model, split into its parts."""
-    if not is_router_model(path):
-        return SparseModel(load_encoder(path, max_length, setting=setting))
-    parts = split_model(SparseEncoder(str(path), device="cpu"), f"{setting}={str(path)!r}")
-    if max_length is not None:
-        parts.encoder.max_seq_length = max_length
-    suppress_special_tokens(parts.encoder[0].auto_model, special_token_ids(parts.encoder.tokenizer))
+def load_model(
+    path: str | Path, max_length: int | None = None, setting: str = "--model", query_length: int | None = None
+) -> SparseModel:
+    """A bi-encoder (SPLADE SparseEncoder) or a doc-only Router model, split into its parts, with the lengths
+    recorded in its folder (``max_length`` / ``query_length`` replace them)."""
+    if is_router_model(path):
+        parts = split_model(SparseEncoder(str(path), device="cpu"), f"{setting}={str(path)!r}")
+        suppress_special_tokens(parts.encoder[0].auto_model, special_token_ids(parts.encoder.tokenizer))
+    else:
+        parts = SparseModel(load_encoder(path, setting=setting))
+    parts.lengths = recorded_lengths(path, parts.encoder.max_seq_length).override(max_length, query_length)
+    parts.encoder.max_seq_length = parts.lengths.document
     return parts

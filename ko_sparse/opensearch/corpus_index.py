@@ -72,7 +72,8 @@ class IndexMeta:
     model_id: str | None = None
     doc_only: bool = False
     pruning: str | None = None
-    max_length: int | None = None
+    max_length: int | None = None  # tokens kept of each document; None: not known (the cluster's model's)
+    query_length: int | None = None  # tokens kept of each query by `ko-sparse search`'s model and the cluster's
     bm25_analyzer: str = ""
     row_ids: str | None = None  # the corpus whose row numbers are the ids (None: ids from an id field)
     ko_sparse_version: str = __version__
@@ -102,28 +103,39 @@ class IndexMeta:
                 f"{other.model or other.model_id} ({other.encoder[:40]})"
             )
         for name in ("encode", "pruning", "max_length", "bm25_analyzer"):
-            if getattr(self, name) != getattr(other, name):
-                problems.append(f"its {name} is {getattr(self, name)!r}, this run's is {getattr(other, name)!r}")
+            mine, theirs = getattr(self, name), getattr(other, name)
+            known = name != "max_length" or None not in (mine, theirs)  # None: a cluster model's, not told
+            if known and mine != theirs:
+                problems.append(f"its {name} is {mine!r}, this run's is {theirs!r}")
         return problems
 
 
-def index_body(meta: IndexMeta, morphemes: MorphemeField, pipeline: str | None, shards: int) -> dict:
+def index_body(
+    meta: IndexMeta | None,
+    morphemes: MorphemeField,
+    pipeline: str | None,
+    shards: int,
+    search_pipeline: str | None = None,
+) -> dict:
+    """The one index layout every command creates: the fields above, ``meta`` in ``_meta`` (None: an index
+    this run will delete, which no other command reads), and the default ingest and search pipelines."""
     settings: dict = {"number_of_shards": shards}
     if pipeline:
         settings["default_pipeline"] = pipeline
-    return {
-        "settings": settings,
-        "mappings": {
-            "_meta": meta.as_meta(),
-            "_source": {"excludes": [EMBEDDING]},
-            "properties": {
-                TEXT: {"type": "text", "index": False},
-                TITLE: {"type": "text", "index": False},
-                MORPHEMES: morphemes.mapping(),
-                EMBEDDING: {"type": "rank_features"},
-            },
+    if search_pipeline:
+        settings["index.search.default_pipeline"] = search_pipeline
+    mappings: dict = {
+        "_source": {"excludes": [EMBEDDING]},
+        "properties": {
+            TEXT: {"type": "text", "index": False},
+            TITLE: {"type": "text", "index": False},
+            MORPHEMES: morphemes.mapping(),
+            EMBEDDING: {"type": "rank_features"},
         },
     }
+    if meta is not None:
+        mappings["_meta"] = meta.as_meta()
+    return {"settings": settings, "mappings": mappings}
 
 
 def read_meta(client: OpenSearch, index: str) -> IndexMeta | None:

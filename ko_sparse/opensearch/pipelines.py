@@ -1,4 +1,4 @@
-"""Ingest pipeline, index and search pipeline bodies for a sparse model, and the query to paste."""
+"""Ingest and search pipeline bodies for a sparse model, and the query to paste."""
 
 from __future__ import annotations
 
@@ -32,22 +32,6 @@ def ingest_pipeline(
     }
 
 
-def sparse_index(field_map: tuple[str, str], pipeline: str | None, search_pipeline: str | None = None) -> dict:
-    """A text field and a ``rank_features`` field; the vectors stay out of ``_source``."""
-    settings: dict = {}
-    if pipeline:
-        settings["default_pipeline"] = pipeline
-    if search_pipeline:
-        settings["index.search.default_pipeline"] = search_pipeline
-    return {
-        "settings": settings,
-        "mappings": {
-            "_source": {"excludes": [field_map[1]]},
-            "properties": {field_map[0]: {"type": "text"}, field_map[1]: {"type": "rank_features"}},
-        },
-    }
-
-
 def two_phase_search_pipeline(prune_ratio: float = 0.4, expansion_rate: float = 5.0) -> dict:
     """neural_sparse_two_phase_processor: score with the strongest query tokens, rescore the top."""
     return {
@@ -73,28 +57,24 @@ def neural_sparse_query(field: str, model_id: str, text: str = "당뇨병 치료
     )
 
 
-def create_pipeline_and_index(
+def put_pipelines(
     client: OpenSearch,
     model_id: str,
     field_map: tuple[str, str],
     pipeline: str,
-    index: str | None,
     search_pipeline: str | None,
     prune_type: str,
     prune_ratio: float,
     undo: Undo,
 ) -> None:
-    """Create or update the ingest (and search) pipeline; create the index when it does not exist. Each is
-    recorded in ``undo``: a created one is deleted, a replaced one gets its previous body back."""
+    """Create or update the ingest (and search) pipeline, each recorded in ``undo``: a created one is deleted,
+    a replaced one gets its previous body back."""
     ingest = client.ingest
     calls = (ingest.get_pipeline, ingest.put_pipeline, ingest.delete_pipeline)
     put_recorded(undo, pipeline, ingest_pipeline(model_id, field_map, prune_type, prune_ratio), calls)
     if search_pipeline:
         calls = (client.search_pipeline.get, client.search_pipeline.put, client.search_pipeline.delete)
         put_recorded(undo, search_pipeline, two_phase_search_pipeline(), calls)
-    if index and not client.indices.exists(index=index):
-        undo.record(f"created index {index}", lambda: client.indices.delete(index=index))
-        client.indices.create(index=index, body=sparse_index(field_map, pipeline, search_pipeline))
 
 
 def put_recorded(undo: Undo, name: str, body: dict, calls: tuple[Callable[..., dict], ...]) -> None:

@@ -33,6 +33,7 @@ from ko_sparse.model.base_models import resolve_base_model
 from ko_sparse.model.compiled import compile_encoder, compile_supported
 from ko_sparse.model.doc_only import doc_only_model, save_model
 from ko_sparse.model.idf import idf_vector
+from ko_sparse.model.lengths import Lengths
 from ko_sparse.model.max_pooled_decoder import fused_max_pooling
 from ko_sparse.model.splade import freeze_vocabulary, load_encoder, special_token_ids
 from ko_sparse.paths import cache_dir, folder_entries, not_empty
@@ -270,5 +271,7 @@ class Training:
 
     def _save(self, model: SparseEncoder, folder: Path, record: dict) -> None:
         save_model(model, folder)
+        length = self.config.model.max_length  # the length it was trained at, for documents and queries alike
+        Lengths(length, length).save(folder)
         self.config.save(folder / "ko_sparse_training.yaml")
         (folder / "eval_results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -23,12 +23,21 @@ from tqdm.auto import tqdm
 
 from ko_sparse.data.documents import BadRow, CorpusReader, Document, Fields, stream_documents
 from ko_sparse.errors import Interrupted
+from ko_sparse.export.package import Manifest
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkOutcome, BulkWriter, ClusterUnavailable
-from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT, IndexMeta, IndexMismatchError, MorphemeField
+from ko_sparse.opensearch.corpus_index import (
+    EMBEDDING,
+    TEXT,
+    IndexMeta,
+    IndexMismatchError,
+    MorphemeField,
+    check_existing,
+    index_body,
+)
 from ko_sparse.opensearch.ml_commons import DEPLOYED_STATES, MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 from ko_sparse.opensearch.progress import (
@@ -244,10 +253,8 @@ class IndexRun:
         return summary
 
 
-def local_meta(
-    model_path: Path, model: SparseModel, max_length: int, pruning: Pruning | None, morphemes: MorphemeField
-) -> IndexMeta:
-    """What an index encoded here records: the model folder's hash and its vocabulary's."""
+def local_meta(model_path: Path, model: SparseModel, pruning: Pruning | None, morphemes: MorphemeField) -> IndexMeta:
+    """What an index encoded here records: the model folder's hash, its vocabulary's, and its lengths."""
     return IndexMeta(
         encode="local",
         encoder=f"sha256:{model_fingerprint(model_path)}",
@@ -255,7 +262,8 @@ def local_meta(
         model=str(model_path.resolve()),
         doc_only=model.doc_only,
         pruning=pruning.label if pruning else None,
-        max_length=max_length,
+        max_length=model.lengths.document,
+        query_length=model.lengths.query,
         bm25_analyzer=morphemes.analyzer,
     )
 
@@ -268,7 +276,9 @@ def pipeline_meta(
     model_path: Path | None = None,
     model: SparseModel | None = None,
 ) -> IndexMeta:
-    """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model."""
+    """What an index encoded by the cluster records; the model must be a deployed SPARSE_ENCODING model. Its
+    lengths are the package's, which the cluster does not tell: ``register --index`` records them, a run
+    without the package leaves them None (unknown, never a conflict)."""
     info = ml.api.get_model(model_id=model_id)
     function = str(info.get("algorithm") or info.get("function_name") or "").upper()  # GET model says "algorithm"
     if function != "SPARSE_ENCODING" or info.get("model_state") not in DEPLOYED_STATES:
@@ -287,6 +297,31 @@ def pipeline_meta(
         pruning=pruning.label if pruning else None,
         bm25_analyzer=morphemes.analyzer,
     )
+
+
+def create_registered_index(
+    client: OpenSearch,
+    index: str,
+    model_id: str,
+    pipeline: str,
+    pruning: Pruning | None,
+    manifest: Manifest,
+    search_pipeline: str | None = None,
+) -> bool:
+    """``register --index``: the index ``ko-sparse index --encode pipeline --model-id`` would create, with the
+    registered model and the lengths ``manifest`` (its package) records in its ``_meta`` and ``pipeline`` as its
+    default; False when it already exists (and was built by the same model)."""
+    morphemes = MorphemeField.for_cluster(client)
+    meta = replace(
+        pipeline_meta(MLCommons(client), model_id, pruning, morphemes),
+        doc_only=manifest.mode == "doc-only",
+        max_length=manifest.max_length,
+        query_length=manifest.query_length,
+    )
+    if check_existing(client, index, meta):
+        return False
+    client.indices.create(index=index, body=index_body(meta, morphemes, pipeline, 1, search_pipeline))
+    return True
 
 
 def put_ingest_pipeline(client: OpenSearch, index: str, model_id: str, pruning: Pruning | None) -> str:
