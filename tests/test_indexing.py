@@ -155,7 +155,6 @@ def test_a_hybrid_query_leaves_room_for_its_bm25_terms():
     ("options", "message"),
     [
         (["--encode", "local"], "--encode local needs --model"),
-        (["--encode", "pipeline"], "--encode pipeline needs --model-id"),
         (["--model-id", "x", "--resume", "--restart"], "--resume and --restart exclude each other"),
         (["--model-id", "x", "--prune", "top:3"], "--prune 'top:3'"),
     ],

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 )
 @model_option("A trained model folder (bi-encoder or doc-only): encodes the documents with --encode local.")
 @click.option(
-    "--model-id", help="A deployed SPARSE_ENCODING model on the cluster: encodes them with --encode pipeline."
+    "--model-id",
+    help="A deployed SPARSE_ENCODING model on the cluster: encodes them with --encode pipeline (default: the one "
+    "an index made by `ko-sparse register --index` records).",
 )
 @click.option(
     "--encode",
@@ -138,6 +140,7 @@ def index_command(
       ko-sparse index --index docs --corpus docs.jsonl --model outputs/tiny/best --resume
       ko-sparse index --index wiki --corpus miracl/corpus --model outputs/v21.3/best --prune max_ratio:0.1
       ko-sparse index --index docs --corpus docs.parquet --encode pipeline --model-id 3xJd8ZAB2u
+      ko-sparse index --index docs --corpus docs.jsonl    # an index made by register --index: its model
       ko-sparse index --index faq --corpus faq.csv --text-field answer --id-field faq_id --title-field question
     """
     from ko_sparse.data.documents import Fields, open_corpus
@@ -146,8 +149,6 @@ def index_command(
     encode = encode or ("local" if model_path else "pipeline")
     if encode == "local" and not model_path:
         raise click.UsageError("--encode local needs --model (a trained model folder)")
-    if encode == "pipeline" and not model_id:
-        raise click.UsageError("--encode pipeline needs --model-id (a deployed SPARSE_ENCODING model)")
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     if encode == "pipeline" and (max_length or query_length):
@@ -161,11 +162,19 @@ def index_command(
         raise click.UsageError(str(error)) from error
     reader = open_corpus(corpus, split)
     connection = cluster.connection()
+    if encode == "pipeline" and not model_id:
+        model_id = recorded_pipeline_model(connection.client(), index_name)
+    if encode == "pipeline" and not model_id:
+        raise click.UsageError(
+            "--encode pipeline needs --model-id (a deployed SPARSE_ENCODING model), unless --index was made by "
+            "`ko-sparse register --index`, which records it"
+        )
     output_dir = output_dir or Path("outputs") / "index" / index_name
     options = IndexOptions.from_params(
         click.get_current_context().params,
         fields=Fields(text_field, id_field, title_field or None),
         encode=encode,
+        model_id=model_id,
         pruning=pruning,
         batch_size=batch_size or (500 if encode == "local" else 50),
         output_dir=output_dir,
@@ -215,6 +224,14 @@ class IndexOptions:
         """The command's parameters of the same names, with ``settled`` (values worked out from them) in place."""
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{**{name: value for name, value in params.items() if name in names}, **settled})
+
+
+def recorded_pipeline_model(client, index_name: str) -> str | None:
+    """The deployed model that encodes an existing pipeline-encoded index (``register --index`` records it)."""
+    from ko_sparse.opensearch.corpus_index import read_meta
+
+    meta = read_meta(client, index_name)
+    return meta.model_id if meta is not None and meta.encode == "pipeline" else None
 
 
 def build_run(client, reader, options: IndexOptions):

@@ -17,6 +17,8 @@ def test_register_index_and_search_one_index(opensearch_url, opensearch, trained
     corpus.write_text(
         "".join(json.dumps({"id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in DOCUMENTS.items())
     )
+    no_model = invoke(opensearch_url, "index", "--index", index, "--corpus", str(corpus))
+    assert no_model.exit_code == 2 and "--encode pipeline needs --model-id" in no_model.output  # no index yet
     try:
         registered = register(
             opensearch_url, packages / "bi", "--model-group", group, "--pipeline", pipeline, "--index", index
@@ -25,12 +27,15 @@ def test_register_index_and_search_one_index(opensearch_url, opensearch, trained
         meta = opensearch.indices.get_mapping(index=index)[index]["mappings"]["_meta"]["ko_sparse"]
         assert (meta["encode"], meta["model_id"]) == ("pipeline", model_id)
         assert meta["max_length"] == meta["query_length"] == 128  # the package's, not the model's 32
-        indexed = invoke(
-            opensearch_url, "index", "--index", index, "--corpus", str(corpus), "--encode", "pipeline",
-            "--model-id", model_id, "--output", str(tmp_path / "run"), "--json",
+        indexed = invoke(  # as the README: the model is the one register recorded in the index
+            opensearch_url, "index", "--index", index, "--corpus", str(corpus), "--output", str(tmp_path / "run"),
+            "--json",
         )  # fmt: skip
         assert indexed.exit_code == 0, indexed.output
         assert json.loads(indexed.output)["documents_in_index"] == len(DOCUMENTS)
+        assert (
+            opensearch.indices.get_mapping(index=index)[index]["mappings"]["_meta"]["ko_sparse"]["model_id"] == model_id
+        )
         found = invoke(opensearch_url, "search", "--index", index, "--k", "3", "--json", QUERIES[0])
         assert found.exit_code == 0, found.output
         (result,) = json.loads(found.output)
