@@ -39,5 +39,5 @@ test-lowest:  ## the unit tier (no OpenSearch node) against the minimum versions
 	$(LOWEST)/bin/uv pip install --python $(LOWEST)/bin/python --resolution lowest-direct --upgrade --exact -e ".[dev]"
 	$(LOWEST)/bin/pytest tests --ignore=tests/integration -m "not slow"
 
-bench: install  ## every speed benchmark at 2-core CPU sizes, then the README table (one whose peer needs .[benchmarks] is skipped)
+bench: install  ## every speed benchmark at 2-core CPU sizes, then the table in docs/speed.md (one whose peer needs .[benchmarks] is skipped)
 	$(BIN)/python -m benchmarks all --quick

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from sentence_transformers import SparseEncoder
 
 from ko_sparse.cli.main import cli
+from ko_sparse.model.lengths import LENGTHS_FILE
 from ko_sparse.train.history import TrainingHistory
 
 
@@ -35,6 +36,8 @@ def test_tiny_preset_learns(tmp_path):
     assert expand.exit_code == 0, expand.output
     top = [token["token"] for token in json.loads(expand.output)[0]["tokens"]]
     assert {"당뇨병", "치료"} <= set(top[:10]), top  # the demo's query keeps its own words
+    lengths = json.loads((tmp_path / "best" / LENGTHS_FILE).read_text())
+    assert lengths == {"document": 256, "query": 32}  # the preset's document_length; queries as trained
     assert medical_ndcg(tmp_path / "best", tmp_path / "bench") >= 0.8
 
 

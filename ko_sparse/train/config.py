@@ -27,7 +27,10 @@ from ko_sparse.model.splade import DEFAULT_BASE_MODEL
 @dataclass
 class ModelConfig:
     base_model: str = DEFAULT_BASE_MODEL
-    max_length: int = 64
+    max_length: int = 64  # truncation while training
+    # recorded with the saved model: what package, bench, index, search and expand truncate at (None: max_length)
+    document_length: int | None = None
+    query_length: int | None = None
     attn_implementation: str | None = None
     mode: str = "bi"  # bi: the model encodes queries and documents; doc-only: queries are IDF-weighted tokens
     idf_trainable: bool = False

@@ -271,7 +271,8 @@ class Training:
 
     def _save(self, model: SparseEncoder, folder: Path, record: dict) -> None:
         save_model(model, folder)
-        length = self.config.model.max_length  # the length it was trained at, for documents and queries alike
-        Lengths(length, length).save(folder)
+        model_config = self.config.model
+        trained = model_config.max_length
+        Lengths(model_config.document_length or trained, model_config.query_length or trained).save(folder)
         self.config.save(folder / "ko_sparse_training.yaml")
         (folder / "eval_results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 
 from click.testing import CliRunner
 
@@ -121,7 +122,7 @@ def test_a_failed_run_undoes_its_upload_settings_and_pipeline(opensearch_url, op
     try:
         failed = invoke(
             opensearch_url,
-            *("register", "--model", str(packages / "bi"), "--model-group", group, "--no-deploy"),
+            *("register", "--model", str(packages / "bi"), "--model-group", group),  # --index needs a deploy
             *("--configure-cluster", "--pipeline", pipeline, "--index", f"Not-Lowercase-{group}"),
         )
         assert failed.exit_code == 1, failed.output
@@ -141,6 +142,10 @@ def test_a_rerun_changes_nothing_it_does_not_need_and_keeps_what_was_there(opens
     setting = "plugins.ml_commons.allow_registering_model_via_local_file"
     pipeline = f"{group}-kept"
     (model,) = register(opensearch_url, packages / "bi", "--model-group", group, "--no-deploy")["models"]
+    for _ in range(30):  # ML-Commons finds models by search: wait until the new one is searchable
+        if models_in_group(opensearch, group) == [model["model_id"]]:
+            break
+        time.sleep(1)
     previous = {"description": "a user's own pipeline", "processors": [{"set": {"field": "f", "value": "v"}}]}
     opensearch.ingest.put_pipeline(id=pipeline, body=previous)
     opensearch.cluster.put_settings(body={"persistent": {setting: False}})
@@ -149,12 +154,13 @@ def test_a_rerun_changes_nothing_it_does_not_need_and_keeps_what_was_there(opens
         assert again["changed_settings"] == {} and again["models"][0]["reused"]
         failed = invoke(
             opensearch_url,
-            *("register", "--model", str(packages / "bi"), "--model-group", group, "--no-deploy"),
+            *("register", "--model", str(packages / "bi"), "--model-group", group),  # deploys the reused model
             *("--pipeline", pipeline, "--index", f"Not-Lowercase-{group}"),
         )
         assert failed.exit_code == 1, failed.output
         assert models_in_group(opensearch, group) == [model["model_id"]]
         assert opensearch.ingest.get_pipeline(id=pipeline)[pipeline] == previous
+        assert opensearch.plugins.ml.get_model(model_id=model["model_id"])["model_state"] != "DEPLOYED"  # undone
     finally:
         opensearch.cluster.put_settings(body={"persistent": {setting: None}})
         opensearch.ingest.delete_pipeline(id=pipeline, ignore=404)
