@@ -121,20 +121,26 @@ class Registrar:
             )
 
     def find(self, sha256: str, group_id: str) -> dict | None:
-        """A registered (not chunk, not failed) model with this content hash in the group."""
+        """A registered (not chunk, not failed) model with this content hash in the group.
+
+        Search finds the model document (written when its upload starts); its state is read by id, since
+        search sees a state change only after the index refreshes (a re-run right after a registration
+        would otherwise upload the model again)."""
         query = {
             "bool": {
                 "filter": [
                     {"term": {"model_content_hash_value": sha256}},
                     {"term": {"model_group_id": group_id}},
-                    {"terms": {"model_state": list(COMPLETE_STATES)}},
                 ],
                 "must_not": [{"exists": {"field": "chunk_number"}}],
             }
         }
-        found = self.ml.api.search_models(body={"query": query, "size": 1})
-        hits = found["hits"]["hits"]
-        return {"model_id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
+        found = self.ml.api.search_models(body={"query": query, "size": 100})
+        for hit in found["hits"]["hits"]:
+            model = self.ml.api.get_model(model_id=hit["_id"])
+            if model.get("model_state") in COMPLETE_STATES:
+                return {**model, "model_id": hit["_id"]}
+        return None
 
     def to_upload(self, artifacts: list[Artifact], group_id: str | None, force: bool) -> list[Artifact]:
         """The artifacts ``register`` would upload (the others are reused)."""
