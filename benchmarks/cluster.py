@@ -1,6 +1,8 @@
 """OpenSearch speed on the local node: ``neural_sparse`` query latency against BM25 (doc-only: the query
 tokenised and IDF-weighted on the node; bi-encoder: the query encoded by the model on the node), bulk
-indexing through the ingest pipeline against local encoding + a bulk of the encoded ``rank_features``.
+indexing through the ingest pipeline against local encoding + a bulk of the encoded ``rank_features``, and
+the pipeline whose ``sparse_encoding`` processor batches documents (``INGEST_BATCH_SIZE`` per model call, as
+``ko-sparse register`` and ``index`` write it) against the same pipeline at neural-search's default of one.
 
 The model is a doc-only package of the benchmark's encoder (``tiny:64x2`` with ``--quick``, the
 production-size stand-in at full size: SPLADE document encoder + IDF query weights over the corpus),
@@ -43,7 +45,7 @@ from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection, resolve
 from ko_sparse.opensearch.corpus_index import EMBEDDING, TEXT
 from ko_sparse.opensearch.ml_commons import MLCommons
-from ko_sparse.opensearch.pipelines import ingest_pipeline
+from ko_sparse.opensearch.pipelines import INGEST_BATCH_SIZE, ingest_pipeline
 
 LOCAL_NODE = Path(__file__).resolve().parent.parent / "opensearch" / "local.sh"
 PRUNING = Pruning("top_k", 256)
@@ -145,23 +147,40 @@ def create_index(client: OpenSearch, index: str) -> None:
     )
 
 
+def load_through(client: OpenSearch, index: str, corpus: dict[str, str], pipeline: str) -> None:
+    """A fresh index, the texts bulk-loaded through the ingest pipeline (the node encodes), refreshed."""
+    create_index(client, index)
+    plain = [(doc_id, {TEXT: text}) for doc_id, text in corpus.items()]
+    bulk_index(client, index, iter(plain), len(plain), pipeline=pipeline)
+
+
 def ingest_rates(client: OpenSearch, corpus: dict[str, str], pipeline: str, encode, repeat: int):
     """Documents/s of interleaved bulk loads into fresh indices: texts through the ingest pipeline (the node
     encodes) against local encoding + a bulk of the pre-encoded ``rank_features`` (what a user would run
     instead); refresh included on both sides."""
-    plain = [(doc_id, {TEXT: text}) for doc_id, text in corpus.items()]
-
-    def through_pipeline() -> None:
-        create_index(client, "ko-sparse-benchmark-ingest")
-        bulk_index(client, "ko-sparse-benchmark-ingest", iter(plain), len(plain), pipeline=pipeline)
 
     def encoded_here() -> None:
         create_index(client, "ko-sparse-benchmark-pre")
         documents = encode(corpus)
         bulk_index(client, "ko-sparse-benchmark-pre", iter(documents), len(documents))
 
+    def through_pipeline() -> None:
+        load_through(client, "ko-sparse-benchmark-ingest", corpus, pipeline)
+
     pipeline_s, local_s = paired_timed(through_pipeline, encoded_here, repeat, warmup=0)
     return per_second(len(corpus), pipeline_s), per_second(len(corpus), local_s)
+
+
+def batching_rates(client: OpenSearch, corpus: dict[str, str], batched: str, single: str, repeat: int):
+    """Documents/s through the pipeline whose processor batches (``INGEST_BATCH_SIZE`` documents per model
+    call) against the same pipeline at neural-search's default of one call per document."""
+    index = "ko-sparse-benchmark-ingest"
+    batched_s, single_s = paired_timed(
+        lambda: load_through(client, index, corpus, batched),
+        lambda: load_through(client, index, corpus, single),
+        repeat,
+    )
+    return per_second(len(corpus), batched_s), per_second(len(corpus), single_s)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,15 +213,17 @@ def main(argv: list[str] | None = None) -> None:
 
         bm25 = OpenSearchBM25(client, "ko-sparse-benchmark-bm25")
         searched = ClusterIndex(client, "ko-sparse-benchmark-search")
-        pipeline = "ko-sparse-benchmark-pipeline"
+        pipeline, single = "ko-sparse-benchmark-pipeline", "ko-sparse-benchmark-pipeline-single"
         index_names = [bm25.target.name, searched.name, "ko-sparse-benchmark-ingest", "ko-sparse-benchmark-pre"]
         try:
-            client.ingest.put_pipeline(
-                id=pipeline,
-                body=ingest_pipeline(ids["SPARSE_ENCODING"], (TEXT, EMBEDDING), PRUNING.kind, PRUNING.value),
-            )
+            for name, batch_size in ((pipeline, INGEST_BATCH_SIZE), (single, 1)):
+                body = ingest_pipeline(
+                    ids["SPARSE_ENCODING"], (TEXT, EMBEDDING), PRUNING.kind, PRUNING.value, batch_size
+                )
+                client.ingest.put_pipeline(id=name, body=body)
             sample = dict(list(retrieval.corpus.items())[:INGEST_SAMPLE])
             ingest_rate, local_rate = ingest_rates(client, sample, pipeline, encode, args.repeat)
+            batched_rate, single_rate = batching_rates(client, sample, pipeline, single, args.repeat)
             create_index(client, searched.name)
             bulk_index(client, searched.name, iter(encode(retrieval.corpus)), len(texts))
             bm25.target.delete()
@@ -221,7 +242,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             for name in index_names:
                 ClusterIndex(client, name).delete()
-            client.ingest.delete_pipeline(id=pipeline, ignore=[404])
+            for name in (pipeline, single):
+                client.ingest.delete_pipeline(id=name, ignore=[404])
             ml = MLCommons(client)
             remove_models(ml, ids.values())
     shape = dict(model=spec, documents=len(texts), queries=len(queries), pruning=PRUNING.label)
@@ -246,7 +268,15 @@ def main(argv: list[str] | None = None) -> None:
         "documents/s",
         "local encoding (ko-sparse, this machine) + bulk of the rank_features",
         local_rate,
-        **{**shape, "documents": INGEST_SAMPLE},
+        **{**shape, "documents": INGEST_SAMPLE, "ingest_batch_size": INGEST_BATCH_SIZE},
+    )
+    report(
+        "opensearch_pipeline_batching",
+        batched_rate,
+        "documents/s",
+        "the same ingest pipeline at neural-search's default batch_size 1 (a model call per document)",
+        single_rate,
+        **{**shape, "documents": INGEST_SAMPLE, "ingest_batch_size": INGEST_BATCH_SIZE},
     )
 
 

@@ -11,7 +11,7 @@ from ko_sparse.cli.main import cli
 from ko_sparse.opensearch import retry as retry_module
 from ko_sparse.opensearch.client import ClusterConnection, parse_host, resolve
 from ko_sparse.opensearch.corpus_index import EMBEDDING, IndexMeta, MorphemeField, index_body
-from ko_sparse.opensearch.pipelines import ingest_pipeline, parse_field_map
+from ko_sparse.opensearch.pipelines import INGEST_BATCH_SIZE, ingest_pipeline, parse_field_map
 from ko_sparse.opensearch.retry import with_backoff
 
 
@@ -80,8 +80,11 @@ def test_field_map_and_bodies():
     with pytest.raises(ValueError, match="TEXT_FIELD:EMBEDDING_FIELD"):
         parse_field_map("text")
     assert ingest_pipeline("m1", ("t", "e"))["processors"] == [
-        {"sparse_encoding": {"model_id": "m1", "field_map": {"t": "e"}}}
+        {"sparse_encoding": {"model_id": "m1", "field_map": {"t": "e"}, "batch_size": INGEST_BATCH_SIZE}}
     ]
+    assert ingest_pipeline("m1", ("t", "e"), batch_size=1)["processors"][0]["sparse_encoding"]["batch_size"] == 1
+    with pytest.raises(ValueError, match="ingest batch size 0"):
+        ingest_pipeline("m1", ("t", "e"), batch_size=0)
     assert ingest_pipeline("m1", ("t", "e"), "top_k", 50)["processors"][0]["sparse_encoding"]["prune_type"] == "top_k"
     index = index_body(IndexMeta("pipeline", "ml-commons:m1:abc", None), MorphemeField(False), "p", 1, "s")
     assert index["mappings"]["properties"][EMBEDDING] == {"type": "rank_features"}

@@ -9,6 +9,7 @@ import click
 
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.options import json_option
+from ko_sparse.opensearch.pipelines import INGEST_BATCH_SIZE
 
 DEFAULT_MAX_RATIO = 0.1
 
@@ -49,6 +50,14 @@ DEFAULT_MAX_RATIO = 0.1
     type=float,
     help=f"Parameter of --prune-type: max_ratio {DEFAULT_MAX_RATIO} if not given; top_k (a whole number of tokens), "
     "alpha_mass and abs_value need it.",
+)
+@click.option(
+    "--ingest-batch-size",
+    type=click.IntRange(min=1),
+    default=INGEST_BATCH_SIZE,
+    show_default=True,
+    help="Documents of a bulk request the --pipeline's sparse_encoding processor sends per model call "
+    "(neural-search's own default is 1).",
 )
 @click.option(
     "--index",
@@ -93,6 +102,7 @@ def register_command(
     field_map,
     prune_type,
     prune_ratio,
+    ingest_batch_size,
     index,
     search_pipeline,
     access,
@@ -173,7 +183,9 @@ def register_command(
         ids = {entry["function_name"]: entry["model_id"] for entry in results}
         if pipeline:
             model_id = ids["SPARSE_ENCODING"]
-            put_pipelines(client, model_id, fields, pipeline, search_pipeline, prune_type, prune_ratio, undo)
+            put_pipelines(
+                client, model_id, fields, pipeline, search_pipeline, prune_type, prune_ratio, undo, ingest_batch_size
+            )
             pruning = Pruning(prune_type, prune_ratio) if prune_type != "none" else None
             if index and create_registered_index(client, index, model_id, pipeline, pruning, manifest, search_pipeline):
                 undo.record(f"created index {index}", lambda: client.indices.delete(index=index))

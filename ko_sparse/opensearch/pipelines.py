@@ -10,6 +10,9 @@ from opensearchpy import NotFoundError, OpenSearch
 from ko_sparse.opensearch.undo import Undo
 
 PRUNE_TYPES = ("none", "max_ratio", "alpha_mass", "top_k", "abs_value")
+# Documents per ML-Commons predict call of the sparse_encoding processor (OpenSearch >= 2.16; neural-search's
+# default is 1, a call per document). Measured with `python -m benchmarks opensearch`: docs/speed.md.
+INGEST_BATCH_SIZE = 16
 
 
 def parse_field_map(text: str) -> tuple[str, str]:
@@ -21,9 +24,16 @@ def parse_field_map(text: str) -> tuple[str, str]:
 
 
 def ingest_pipeline(
-    model_id: str, field_map: tuple[str, str], prune_type: str = "none", prune_ratio: float = 0.0
+    model_id: str,
+    field_map: tuple[str, str],
+    prune_type: str = "none",
+    prune_ratio: float = 0.0,
+    batch_size: int = INGEST_BATCH_SIZE,
 ) -> dict:
-    processor: dict = {"model_id": model_id, "field_map": {field_map[0]: field_map[1]}}
+    """A ``sparse_encoding`` pipeline sending ``batch_size`` documents of a bulk request per model call."""
+    if batch_size < 1:
+        raise ValueError(f"ingest batch size {batch_size}: expected a whole number >= 1")
+    processor: dict = {"model_id": model_id, "field_map": {field_map[0]: field_map[1]}, "batch_size": batch_size}
     if prune_type != "none":
         processor.update(prune_type=prune_type, prune_ratio=prune_ratio)
     return {
@@ -66,12 +76,13 @@ def put_pipelines(
     prune_type: str,
     prune_ratio: float,
     undo: Undo,
+    batch_size: int = INGEST_BATCH_SIZE,
 ) -> None:
     """Create or update the ingest (and search) pipeline, each recorded in ``undo``: a created one is deleted,
     a replaced one gets its previous body back."""
     ingest = client.ingest
     calls = (ingest.get_pipeline, ingest.put_pipeline, ingest.delete_pipeline)
-    put_recorded(undo, pipeline, ingest_pipeline(model_id, field_map, prune_type, prune_ratio), calls)
+    put_recorded(undo, pipeline, ingest_pipeline(model_id, field_map, prune_type, prune_ratio, batch_size), calls)
     if search_pipeline:
         calls = (client.search_pipeline.get, client.search_pipeline.put, client.search_pipeline.delete)
         put_recorded(undo, search_pipeline, two_phase_search_pipeline(), calls)

@@ -7,6 +7,7 @@ import shutil
 import socket
 
 from click.testing import CliRunner
+from opensearchpy import helpers
 
 from ko_sparse.cli.main import cli
 from tests.integration.conftest import Cluster
@@ -176,6 +177,8 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
         search_pipeline,
         "--prune-type",
         "max_ratio",
+        "--ingest-batch-size",
+        "4",
     )
     model_id = result["models"][0]["model_id"]
     try:
@@ -185,7 +188,9 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
             "field_map": {"text": "embedding"},
             "prune_type": "max_ratio",
             "prune_ratio": 0.1,
+            "batch_size": 4,
         }
+        assert ingested_vectors(opensearch, pipeline, group) == ingested_vectors(opensearch, pipeline, group, 1)
         settings = opensearch.indices.get_settings(index=index, flat_settings=True)[index]["settings"]
         assert settings["index.default_pipeline"] == pipeline
         assert settings["index.search.default_pipeline"] == search_pipeline
@@ -201,6 +206,29 @@ def test_search_pipeline_and_index_settings(opensearch_url, opensearch, packages
         opensearch.indices.delete(index=index, ignore_unavailable=True)
         opensearch.ingest.delete_pipeline(id=pipeline)
         opensearch.search_pipeline.delete(id=search_pipeline)
+
+
+def ingested_vectors(opensearch, pipeline: str, name: str, batch_size: int | None = None) -> dict[str, dict]:
+    """The vectors the pipeline (or a copy with ``batch_size``) writes for six texts of different lengths sent in
+    one bulk request (so a batched processor encodes them in padded batches), rounded to 4 decimals."""
+    texts = ["당뇨병", "당뇨병 치료에 좋은 음식", "서울", "서울에서 부산까지 기차로 가는 방법과 시간", "물", "혈압"]
+    if batch_size is not None:
+        body = opensearch.ingest.get_pipeline(id=pipeline)[pipeline]
+        body["processors"][0]["sparse_encoding"]["batch_size"] = batch_size
+        pipeline = f"{pipeline}-{batch_size}"
+        opensearch.ingest.put_pipeline(id=pipeline, body=body)
+    index = f"{name}-batch-{batch_size or 'own'}"
+    try:
+        mapping = {"properties": {"embedding": {"type": "rank_features"}}}
+        opensearch.indices.create(index=index, body={"mappings": mapping})
+        actions = [{"_index": index, "_id": str(i), "text": text} for i, text in enumerate(texts)]
+        helpers.bulk(opensearch, actions, pipeline=pipeline, refresh=True)
+        hits = opensearch.search(index=index, body={"size": len(texts)})["hits"]["hits"]
+        return {hit["_id"]: {t: round(w, 4) for t, w in hit["_source"]["embedding"].items()} for hit in hits}
+    finally:
+        opensearch.indices.delete(index=index, ignore_unavailable=True)
+        if batch_size is not None:
+            opensearch.ingest.delete_pipeline(id=pipeline, ignore=404)
 
 
 def test_tampered_zip_is_refused(opensearch_url, packages, tmp_path, group):
