@@ -205,3 +205,13 @@ def test_a_set_of_another_shape_names_the_missing_column(hub_cache: Path):
     write_cached(hub_cache, dataset.path, "corpus", "corpus", [{"id": "d1", "text": "법"}])
     with pytest.raises(DataError, match=r"LawIRKo: on-and-on/lawgov_ir-ko@bd5361e486ef has no column '_id'"):
         dataset.load()
+
+
+def test_a_suite_where_no_set_loads_writes_its_report_and_fails(hub_cache: Path, tmp_path: Path):
+    output = tmp_path / "suite"
+    arguments = ["bench", "--suite", "ko-retrieval:LawIRKo", "--systems", "bm25", "--output", str(output)]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 2  # a DataError, as when --index cannot load its set
+    assert "--suite ko-retrieval:LawIRKo: none of its 1 sets ran" in result.output
+    report = json.loads((output / "suite.json").read_text(encoding="utf-8"))
+    assert "LawIRKo: on-and-on/lawgov_ir-ko config 'corpus'" in report["sets"][0]["error"]

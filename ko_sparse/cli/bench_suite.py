@@ -52,8 +52,10 @@ def run_suite_command(spec: str, options: dict, output_dir: Path | None) -> None
     write_suite_report(output_dir, suite, settings)
     click.echo(markdown_table(summary_table(suite)))
     for outcome in suite.failed:
-        click.echo(f"failed: {outcome.name}: {outcome.error}", err=True)
+        click.echo(f"failed: {outcome.error}", err=True)
     click.echo(f"report: {output_dir / 'suite.md'} and {output_dir / 'suite.html'}")
+    if not suite.completed:
+        raise DataError(f"--suite {spec}: none of its {len(sets)} sets ran (errors above and in suite.md)")
 
 
 def safe_name(name: str) -> str:
