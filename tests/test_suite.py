@@ -16,9 +16,9 @@ from datasets.arrow_writer import ArrowWriter
 from datasets.naming import camelcase_to_snakecase
 from scipy import stats
 
-from ko_sparse.bench.html_report import render
+from ko_sparse.bench.report import write_report
 from ko_sparse.bench.runner import run_benchmark
-from ko_sparse.bench.significance import compare, pairwise
+from ko_sparse.bench.significance import compare, pairwise, randomisation_p
 from ko_sparse.bench.systems import EmbeddedBM25
 from ko_sparse.cli.main import cli
 from ko_sparse.data.retrieval_sets import UnknownSetError
@@ -189,15 +189,36 @@ def test_the_paired_tests_are_scipys_and_the_randomisation_is_exact_on_few_queri
     ]
 
 
-def test_the_single_set_report_shows_every_pair_and_the_cost_columns():
+@pytest.mark.parametrize("queries", [8, 13, 300])
+def test_the_randomisation_test_counts_as_scipys_permutation_test(queries: int):
+    """Exact (2^queries <= 10,000 sign flips) it equals SciPy's exact test; sampled, it is within sampling error."""
+    differences = np.round(np.random.default_rng(queries).normal(0.05, 0.3, queries), 2)
+    scipys = stats.permutation_test(
+        (differences,),
+        lambda x, axis=-1: np.mean(x, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=10_000,
+        random_state=0,
+    ).pvalue
+    ours = randomisation_p(differences)
+    assert ours == pytest.approx(scipys) if queries <= 13 else abs(ours - scipys) < 0.02
+
+
+def test_the_single_set_report_shows_every_pair_and_the_cost_columns(tmp_path: Path):
     from tests.test_bench import SMALL
 
     results = run_benchmark(SMALL, [EmbeddedBM25()], hybrid=False)
     other = run_benchmark(SMALL, [EmbeddedBM25()], hybrid=False)[0]
     other.name = "bm25-again"
-    page = render(SMALL, [*results, other], {}, [])
-    assert "<th>index MB</th><th>docs/s</th>" in page
-    assert "<td>bm25</td><td>bm25-again</td><td>+0.0000</td>" in page and "randomisation p" in page
+    write_report(tmp_path, SMALL, [*results, other], {})
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<th>index MB</th><th>docs/s</th>" in page and "<th>randomisation p</th>" in page
+    same = "<td>+0.0000</td><td>–</td><td>–</td><td>0</td><td>0</td><td>3</td>"
+    assert f"<tr><td>bm25</td><td>bm25-again</td>{same}" in page
+    assert "| bm25 | bm25-again | +0.0000 | – | – | 0 | 0 | 3 |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    (comparison,) = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["comparisons"]
+    assert (comparison["first"], comparison["second"], comparison["ties"]) == ("bm25", "bm25-again", 3)
 
 
 def test_a_set_of_another_shape_names_the_missing_column(hub_cache: Path):

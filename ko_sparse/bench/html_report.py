@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ko_sparse.bench.runner import BASELINE, EXPLAINED, MEASURES, SystemResult, top
 from ko_sparse.bench.significance import pairwise
+from ko_sparse.bench.suite_report import comparison_table, html_table
 from ko_sparse.data.retrieval_sets import RetrievalSet
 
 METRIC = "ndcg@10"
@@ -123,16 +124,7 @@ def metrics_table(results: list[SystemResult]) -> str:
 
 def comparisons_table(results: list[SystemResult]) -> str:
     """Every pair of systems: :mod:`ko_sparse.bench.significance`'s paired tests and per-query wins/losses."""
-    rows = "".join(
-        f"<tr><td>{html.escape(c.first)}</td><td>{html.escape(c.second)}</td><td>{c.mean_difference:+.4f}</td>"
-        f"<td>{c.t_test_p:.4f}</td><td>{c.randomisation_p:.4f}</td><td>{c.wins}</td><td>{c.losses}</td>"
-        f"<td>{c.ties}</td></tr>"
-        for c in pairwise({r.name: r.per_query[METRIC] for r in results})
-    )
-    return (
-        f"<table><tr><th>first</th><th>second</th><th>mean Δ {METRIC}</th><th>t-test p</th><th>randomisation p</th>"
-        f"<th>wins</th><th>losses</th><th>ties</th></tr>{rows}</table>"
-    )
+    return html_table(comparison_table(pairwise({r.name: r.per_query[METRIC] for r in results})))
 
 
 def index_table(results: list[SystemResult]) -> str:

@@ -117,7 +117,7 @@ def html_cell(cell: str) -> str:
 
 TESTS_NOTE = (
     f"Paired tests on per-query {METRIC} between every two systems on the same queries, two-sided: paired t-test "
-    "and paired randomisation (sign-flip) test (SciPy); wins/losses/ties: queries where the first scores "
+    "(SciPy) and paired randomisation (sign-flip) test; wins/losses/ties: queries where the first scores "
     "higher/lower/the same. Latency: median per query, one query at a time, measured by the client."
 )
 
