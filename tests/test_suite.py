@@ -236,3 +236,9 @@ def test_a_suite_where_no_set_loads_writes_its_report_and_fails(hub_cache: Path,
     assert "--suite ko-retrieval:LawIRKo: none of its 1 sets ran" in result.output
     report = json.loads((output / "suite.json").read_text(encoding="utf-8"))
     assert "LawIRKo: on-and-on/lawgov_ir-ko config 'corpus'" in report["sets"][0]["error"]
+
+
+def test_bench_list_names_the_suite_and_its_sets():
+    result = CliRunner().invoke(cli, ["bench", "--list"])
+    assert result.exit_code == 0
+    assert "Suite (--suite ko-retrieval, from the Hub): Ko-StrategyQA, AutoRAGRetrieval, MIRACL" in result.output

@@ -27,6 +27,10 @@ def list_sets() -> None:
             f"{'Apache-2.0 / CC BY-SA':<24} miracl-ko with '{kind}' query variants (robustness)"
         )
     click.echo("\nAlso: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a Hugging Face dataset id.")
+    from ko_sparse.data.suite import SUITES
+
+    for name, sets in SUITES.items():
+        click.echo(f"Suite (--suite {name}, from the Hub): {', '.join(dataset.name for dataset in sets)}")
 
 
 @click.command("bench")
