@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 
 from ko_sparse.bench.runner import BASELINE, EXPLAINED, MEASURES, SystemResult, top
+from ko_sparse.bench.significance import pairwise
+from ko_sparse.bench.suite_report import comparison_table, html_table
 from ko_sparse.data.retrieval_sets import RetrievalSet
 
 METRIC = "ndcg@10"
@@ -100,6 +102,7 @@ def token_list(tokens: dict[str, float], limit: int = 8) -> str:
 
 
 def metrics_table(results: list[SystemResult]) -> str:
+    """Quality, then cost beside it: query latency, index size and documents encoded per second."""
     header = "".join(f"<th>{html.escape(m)}</th>" for m in MEASURES)
     rows = []
     for r in results:
@@ -107,12 +110,21 @@ def metrics_table(results: list[SystemResult]) -> str:
             f"<td>{r.metrics[m]:.4f}{'*' if r.p_values.get(m, 1.0) < SIGNIFICANCE else ''}</td>" for m in MEASURES
         )
         latency = "".join(f"<td>{r.latency_ms[p]:.1f}</td>" for p in ("p50", "p95", "p99"))
-        rows.append(f"<tr><td>{html.escape(r.name)}</td>{cells}{latency}</tr>")
+        index = (
+            f"<td>{r.index.size_bytes / 1e6:.2f}</td><td>{r.index.documents_per_second:,.1f}</td>"
+            if r.index is not None
+            else "<td>–</td><td>–</td>"
+        )
+        rows.append(f"<tr><td>{html.escape(r.name)}</td>{cells}{latency}{index}</tr>")
     return (
-        f"<table><tr><th>system</th>{header}<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        f"<table><tr><th>system</th>{header}<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>index MB</th>"
+        "<th>docs/s</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def comparisons_table(results: list[SystemResult]) -> str:
+    """Every pair of systems: :mod:`ko_sparse.bench.significance`'s paired tests and per-query wins/losses."""
+    return html_table(comparison_table(pairwise({r.name: r.per_query[METRIC] for r in results})))
 
 
 def index_table(results: list[SystemResult]) -> str:
@@ -200,6 +212,10 @@ def render(dataset: RetrievalSet, results: list[SystemResult], settings: dict, c
 <p class="notes">*: different from BM25 in a two-sided paired t-test over the queries, p &lt; {SIGNIFICANCE}.
 Latency is per query, measured by the client, one query at a time.</p>
 {metrics_table(results)}
+<h2>Every two systems</h2>
+<p class="notes">Per-query {METRIC}, two-sided paired t-test and paired randomisation (sign-flip) test; wins, losses
+and ties: queries where the first system scores higher, lower, the same.</p>
+{comparisons_table(results)}
 {images}
 <h2>Indexing</h2>
 {index_table(results)}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from ko_sparse.bench.html_report import METRIC, write_html
 from ko_sparse.bench.runner import BASELINE, MEASURES, SystemResult
+from ko_sparse.bench.significance import Comparison, pairwise
+from ko_sparse.bench.suite_report import comparison_table, markdown_table
 from ko_sparse.data.retrieval_sets import RetrievalSet
 
 SIGNIFICANCE = 0.05
@@ -87,7 +89,13 @@ def results_json(dataset: RetrievalSet, results: list[SystemResult], settings: d
             }
             for r in results
         ],
+        "comparisons": [c.as_dict() for c in comparisons(results)],
     }
+
+
+def comparisons(results: list[SystemResult]) -> list[Comparison]:
+    """Every two systems: paired tests and wins/losses on per-query nDCG@10 (:mod:`ko_sparse.bench.significance`)."""
+    return pairwise({r.name: r.per_query[METRIC] for r in results})
 
 
 def markdown(dataset: RetrievalSet, results: list[SystemResult], settings: dict) -> str:
@@ -106,6 +114,13 @@ Latency is per query, measured by the client, one query at a time.
 {table(results)}
 
 {drop_table(results)}
+
+## Every two systems
+
+Per-query {METRIC}, two-sided paired t-test and paired randomisation (sign-flip) test; wins, losses and ties:
+queries where the first system scores higher, lower, the same.
+
+{markdown_table(comparison_table(comparisons(results)))}
 
 ## Indexing
 

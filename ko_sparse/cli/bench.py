@@ -27,6 +27,10 @@ def list_sets() -> None:
             f"{'Apache-2.0 / CC BY-SA':<24} miracl-ko with '{kind}' query variants (robustness)"
         )
     click.echo("\nAlso: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a Hugging Face dataset id.")
+    from ko_sparse.data.suite import SUITES
+
+    for name, sets in SUITES.items():
+        click.echo(f"Suite (--suite {name}, from the Hub): {', '.join(dataset.name for dataset in sets)}")
 
 
 @click.command("bench")
@@ -83,6 +87,12 @@ def list_sets() -> None:
     help="Refuse a set whose qrels name relevant documents missing from its corpus (default: warn and go on).",
 )
 @click.option("--list", "list_only", is_flag=True, help="List the benchmark sets with sizes and licences.")
+@click.option(
+    "--suite",
+    metavar="NAME[:SET,...]",
+    help="Run every set of a suite instead of --index (ko-retrieval: MTEB's Korean retrieval tasks, pinned; "
+    "ko-retrieval:Ko-StrategyQA,AutoRAGRetrieval for some) and write one table, suite.md/suite.html.",
+)
 def bench_command(
     index_name,
     engine,
@@ -99,6 +109,7 @@ def bench_command(
     keep,
     strict,
     list_only,
+    suite,
 ) -> None:
     """Compare BM25, the sparse model and their hybrid on a Korean retrieval set.
 
@@ -116,11 +127,20 @@ def bench_command(
       ko-sparse bench --index miracl-ko --engine opensearch --host localhost:9200 --model outputs/tiny/best
       ko-sparse bench --index medical --model outputs/tiny/best --runtime onnx
       ko-sparse bench --index path/to/beir-folder --model outputs/tiny/best --strict
+      ko-sparse bench --suite ko-retrieval --model outputs/tiny/best
     """
     if list_only:
         list_sets()
         return
     chosen = chosen_systems(systems, models)
+    if suite:
+        from ko_sparse.cli.bench_suite import run_suite_command
+
+        connection = cluster.connection() if engine == "opensearch" else None
+        options = dict(engine=engine, connection=connection, models=models, model_id=model_id, chosen=chosen)
+        options |= dict(prunings=prunings, lengths=(max_length, query_length), batch_size=batch_size)
+        run_suite_command(suite, options | dict(runtime=runtime, keep=keep, strict=strict), output_dir)
+        return
     from ko_sparse.bench.report import drop_table, table, write_report
     from ko_sparse.bench.runner import run_benchmark
     from ko_sparse.data.retrieval_sets import load_set
