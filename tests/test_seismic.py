@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 from ko_sparse.cli.main import cli
+from ko_sparse.data.documents import Document
 from ko_sparse.errors import InputError
 from ko_sparse.opensearch.corpus_index import (
     EMBEDDING,
@@ -25,7 +26,7 @@ from ko_sparse.opensearch.seismic import (
     query_boost,
     query_parameters,
 )
-from ko_sparse.workflows.sources import SeismicDocuments
+from ko_sparse.workflows.sources import SeismicDocuments, SourceBuilder
 
 
 def test_the_seismic_mapping_is_a_sparse_vector_in_a_sparse_index_and_exact_stays_rank_features():
@@ -188,3 +189,29 @@ def test_the_ingest_pipeline_with_a_50000_id_vocabulary_is_refused_before_any_re
     assert result.exit_code == 2, result.output
     assert "its vocabulary has 50,000 ids; use --encode local" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+class StubEncoder:
+    """Fixed vectors, one row per text, as :class:`LocalEncoder` would give them."""
+
+    def __init__(self, rows: sp.csr_matrix, strings: list[str]) -> None:
+        self.rows, self.strings = rows, strings
+
+    def encode(self, texts: list[str]) -> sp.csr_matrix:
+        return self.rows[: len(texts)]
+
+
+def test_the_builder_writes_field_ids_leaves_out_empty_vectors_and_refuses_what_cannot_be_exact():
+    strings = ["", *(f"t{i}" for i in range(1, 40_000))]
+    dense = np.zeros((3, 40_000))
+    dense[0, [5, 39_000]] = [0.5, 1.0]
+    dense[2, 7] = 9.0  # above the ingest ceiling
+    encoder = StubEncoder(sp.csr_matrix(dense), strings)
+    seismic = SeismicDocuments(TokenSlots(), 3.0, strings)
+    builder = SourceBuilder(MorphemeField(True), encoder, seismic=seismic)
+    documents = [Document(n, f"d{n}", f"text {n}") for n in range(3)]
+    actions, refused = builder.build(documents)
+    assert actions[0]["_source"][EMBEDDING] == {"0": 0.5, "1": 1.0}
+    assert EMBEDDING not in actions[1]["_source"]  # an empty sparse_vector would fail the node's segment
+    assert [(row.offset, row.where) for row in refused] == [(2, "document d2")] and len(actions) == 2
+    assert seismic.unsaved == 3 and seismic.slots.as_meta() == [5, 39_000, 7]

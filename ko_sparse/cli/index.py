@@ -334,21 +334,21 @@ def seismic_meta(client, reader, options: IndexOptions, meta, model, encoder):
     from ko_sparse.data.documents import Document, stream_documents
     from ko_sparse.opensearch.corpus_index import check_seismic_support, read_meta, read_slots
     from ko_sparse.opensearch.seismic import TokenSlots
-    from ko_sparse.workflows.sources import SeismicDocuments
+    from ko_sparse.workflows.sources import LocalEncoder, SeismicDocuments
 
     check_seismic_support(client)
-    existing = read_meta(client, options.index_name) if client.indices.exists(index=options.index_name) else None
+    existing = read_meta(client, options.index_name)
     if existing is not None and existing.method == "seismic":
         parameters = existing.method_parameters
-    else:
+    else:  # the pipeline's model is the local one too (check_pipeline_vocabulary): it gives the sample's weights
+        sampler = encoder or LocalEncoder(model, model.lengths.document, 32, options.pruning, options.device)
         sample = []
-        if encoder is not None:
-            for item in stream_documents(reader, options.fields, 0):
-                if isinstance(item, Document):
-                    sample.append(item.text)
-                if len(sample) == min(options.batch_size, 256):
-                    break
-        peak = float(encoder.encode(sample).max()) if sample else None
+        for item in stream_documents(reader, options.fields, 0):
+            if isinstance(item, Document):
+                sample.append(item.text)
+            if len(sample) == min(options.batch_size, 256):
+                break
+        peak = float(sampler.encode(sample).max()) if sample else None
         parameters = dataclasses.asdict(options.seismic.with_defaults(reader.count(), options.shards, peak))
     meta = dataclasses.replace(meta, method="seismic", method_parameters=parameters)
     if encoder is None:

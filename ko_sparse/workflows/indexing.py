@@ -200,13 +200,13 @@ class IndexRun:
         """A seismic index after the bulk: refreshed, force-merged when asked (segments of at least
         ``approximate_threshold`` documents are clustered and searched approximately), and warmed up (neural-search's
         warm-up API loads the forward index and posting clusters into memory); seconds of each."""
-        seconds = {}
+        seconds, long = {}, {"request_timeout": 3600}
         steps = [("refresh", lambda: self.client.indices.refresh(index=self.index))]
         if self.force_merge:
-            merge = {"index": self.index, "max_num_segments": 1, "request_timeout": 3600}
-            steps.append(("force_merge", lambda: self.client.indices.forcemerge(**merge)))
+            merge = {"index": self.index, "max_num_segments": 1}
+            steps.append(("force_merge", lambda: self.client.indices.forcemerge(**merge, params=long)))
         warmup = f"/_plugins/_neural/warmup/{self.index}"
-        steps.append(("warmup", lambda: self.client.transport.perform_request("POST", warmup)))
+        steps.append(("warmup", lambda: self.client.transport.perform_request("POST", warmup, params=long)))
         for name, step in tqdm(steps, desc="Making the seismic index searchable", disable=not self.progress_bar):
             start = time.perf_counter()
             step()

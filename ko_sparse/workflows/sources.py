@@ -202,7 +202,8 @@ class SourceBuilder:
                 refused.append(BadRow(document.offset, f"document {document.doc_id}", seismic[row]))
                 continue
             if seismic is not None:
-                source[EMBEDDING] = seismic[row]
+                if seismic[row]:  # an empty sparse_vector fails a segment whose other documents have tokens (3.6)
+                    source[EMBEDDING] = seismic[row]
             elif vectors is not None:
                 source[EMBEDDING] = feature_dict(vectors[row], self.encoder.strings)
             actions.append({"_id": document.doc_id, "_source": source})

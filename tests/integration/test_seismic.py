@@ -114,17 +114,20 @@ def test_index_and_search_a_seismic_index_with_method_parameters(
     corpus = write_corpus(tmp_path / "docs.jsonl", passages)
     arguments = index_arguments(opensearch_url, index_name, corpus, tmp_path / "out", "--model", str(saved_model))
     settings = ["--method", "seismic", "--seismic", "approximate_threshold=1", "--seismic", "n_postings=40"]
+    settings.append("--force-merge")
     result = run(*arguments, "--max-length", str(MAX_LENGTH), *settings, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert (summary["indexed"], summary["method"]) == (40, "seismic")
     assert summary["method_parameters"]["approximate_threshold"] == 1
+    assert set(summary["seismic_ready"]) == {"refresh_seconds", "force_merge_seconds", "warmup_seconds"}
+    segments = opensearch.indices.segments(index=index_name)["indices"][index_name]["shards"]["0"][0]["segments"]
+    assert len(segments) == 1
     mapping = opensearch.indices.get_mapping(index=index_name)[index_name]["mappings"]
     assert mapping["properties"][EMBEDDING]["type"] == "sparse_vector"
     assert mapping["_meta"]["ko_sparse"]["method"] == "seismic"
     stored = read_slots(opensearch, index_name)
     assert stored and len(stored) == summary["token_slots"] and max(stored) >= SLOTS  # high ids, remapped
-    opensearch.indices.forcemerge(index=index_name, max_num_segments=1)
 
     model = load_model(saved_model, MAX_LENGTH)
     strings = token_strings(model.encoder.tokenizer)
