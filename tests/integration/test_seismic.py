@@ -181,3 +181,35 @@ def test_another_method_or_a_bad_method_parameter_is_one_line_and_writes_nothing
     assert tuned.exit_code == 2 and "apply to a seismic index" in tuned.output
     bad = run("search", "--host", opensearch_url, "--index", index_name, "--method-parameter", "k=0", "수도")
     assert bad.exit_code == 2 and "k must be positive" in bad.output
+
+
+def test_a_second_run_keeps_the_saved_slots_and_adds_to_them(
+    opensearch, opensearch_url, index_name, saved_model, tmp_path
+):
+    passages = korean_passages(30)
+    settings = ["--max-length", str(MAX_LENGTH), "--method", "seismic", "--seismic", "approximate_threshold=1"]
+    slots = []
+    for part, chunk in enumerate((passages[:15], passages[15:])):
+        corpus = write_corpus(tmp_path / f"part{part}.jsonl", chunk)
+        output = tmp_path / f"out{part}"
+        arguments = index_arguments(opensearch_url, index_name, corpus, output, "--model", str(saved_model))
+        result = run(*arguments, *settings, "--json")
+        assert result.exit_code == 0, result.output
+        slots.append(read_slots(opensearch, index_name))
+    assert slots[1][: len(slots[0])] == slots[0] and len(slots[1]) > len(slots[0])
+    assert opensearch.count(index=index_name)["count"] == 30
+    model = load_model(saved_model, MAX_LENGTH)
+    strings = token_strings(model.encoder.tokenizer)
+    meta = opensearch.indices.get_mapping(index=index_name)[index_name]["mappings"]["_meta"]["ko_sparse"]
+    ceilings = SeismicParameters(**meta["method_parameters"]).ceilings
+    wide = {"k": 30, "top_n": 30, "heap_factor": 100.0}
+    vectors = encode_sparse(model.encoder, [passages[0][1], passages[20][1]], 32, MAX_LENGTH)
+    for row, doc_id in enumerate((passages[0][0], passages[20][0])):  # one document of each run
+        pairs = zip(vectors[row].indices, vectors[row].data, strict=True)
+        document = {slots[1].index(int(i)): float(w) for i, w in pairs if strings[i]}  # by field id
+        tokens = {str(token): 1.0 for token in document}
+        query = {"neural_sparse": {EMBEDDING: {"query_tokens": tokens, "method_parameters": wide}}}
+        body = {"query": {"bool": {"must": [query], "filter": [{"ids": {"values": [doc_id]}}]}}}
+        (hit,) = opensearch.search(index=index_name, body=body)["hits"]["hits"]
+        expected = quantized_score(dict.fromkeys(document, 1.0), document, ceilings)
+        assert hit["_score"] == pytest.approx(expected, rel=1e-4)
