@@ -215,3 +215,12 @@ def test_the_builder_writes_field_ids_leaves_out_empty_vectors_and_refuses_what_
     assert EMBEDDING not in actions[1]["_source"]  # an empty sparse_vector would fail the node's segment
     assert [(row.offset, row.where) for row in refused] == [(2, "document d2")] and len(actions) == 2
     assert seismic.unsaved == 3 and seismic.slots.as_meta() == [5, 39_000, 7]
+
+
+def test_the_matched_line_shows_the_tokens_beyond_top_n_as_one_sparse_remainder():
+    from ko_sparse.cli.search import matched
+    from ko_sparse.opensearch.search import Contribution, Hit
+
+    parts = [Contribution("서울", 1.0, 0.5, 2.0), Contribution("(query tokens beyond top_n)", 0.25)]
+    line = matched(Hit(1, "d1", 1.25, contributions=parts), 5, exact=True)
+    assert line == "서울 0.50×2.000=1.000, (query tokens beyond top_n) 0.250  (sum of all 2: 1.2500 = the score)"

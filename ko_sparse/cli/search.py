@@ -228,8 +228,10 @@ def matched(hit, limit: int, exact: bool) -> str:
     for c in ordered[: max(limit, 1)]:
         if c.query_weight is not None:
             parts.append(f"{c.token} {c.query_weight:.2f}×{c.document_weight:.3f}={c.score:.3f}")
-        else:
+        elif c.source == "bm25":
             parts.append(f"{c.token} (bm25) {c.score:.3f}")
+        else:  # a seismic segment's query tokens beyond top_n, together
+            parts.append(f"{c.token} {c.score:.3f}")
     more = f" … and {len(ordered) - len(parts)} more" if len(ordered) > len(parts) else ""
     total = f"  (sum of all {len(ordered)}: {hit.explained:.4f} = the score)" if exact else ""
     return ", ".join(parts) + more + total
