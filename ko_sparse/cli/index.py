@@ -221,9 +221,10 @@ def index_command(
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
+    skipped_as = "unreadable rows" + (", vectors that cannot be exact" if summary["method"] == "seismic" else "")
     click.echo(
         f"{summary['index']}: {summary['indexed']:,} indexed, {summary['failed']:,} failed, "
-        f"{summary['skipped']:,} skipped (unreadable rows), {summary['retries']:,} retries in "
+        f"{summary['skipped']:,} skipped ({skipped_as}), {summary['retries']:,} retries in "
         f"{summary['seconds']:,.1f} s ({summary['documents_per_second'] or 0:,.1f} docs/s); "
         f"{summary['documents_in_index']:,} documents, {summary['index_size_bytes'] / 1e6:,.1f} MB in the index"
     )
