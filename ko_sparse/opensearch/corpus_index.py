@@ -206,7 +206,7 @@ def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
     if problems:
         raise IndexMismatchError(
             f"index {index} cannot take these documents: " + "; ".join(problems) + ". Index into a new --index "
-            "(or delete this one) to change the model, its pruning or the encoding."
+            "(or delete this one) to change the model, its pruning, the encoding or the method."
         )
     if meta.row_ids and meta.row_ids != existing.row_ids and client.count(index=index)["count"]:
         held = f"the row numbers of {existing.row_ids}" if existing.row_ids else "ids of their own"
