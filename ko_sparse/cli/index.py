@@ -15,6 +15,7 @@ from ko_sparse.cli.options import json_option, max_length_options, model_option,
 if TYPE_CHECKING:
     from ko_sparse.data.documents import Fields
     from ko_sparse.model.pruning import Pruning
+    from ko_sparse.opensearch.seismic import SeismicParameters
 
 
 @click.command("index")
@@ -85,6 +86,32 @@ if TYPE_CHECKING:
     help="Local encoding: torch.compile the encoder first. On a GPU it then encodes ~1.3x faster (H200, "
     "production size) after a one-off compile of tens of seconds: worth it for large corpora.",
 )
+@click.option(
+    "--method",
+    type=click.Choice(["exact", "seismic"]),
+    default="exact",
+    show_default=True,
+    help="exact: a rank_features field, searched exactly. seismic: a sparse_vector field with the SEISMIC method "
+    "(OpenSearch >= 3.3), searched approximately; token ids above 32,767 are remapped so every score stays the "
+    "exact dot product (within the field's byte quantisation). See docs/opensearch.md.",
+)
+@click.option(
+    "--seismic",
+    "seismic_settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="--method seismic: a method parameter (n_postings, cluster_ratio, summary_prune_ratio, "
+    "approximate_threshold, quantization_ceiling_ingest, quantization_ceiling_search); repeat for several. "
+    "Default: the node's, except approximate_threshold (a tenth of a shard's documents, at most 1,000,000) and "
+    "quantization_ceiling_ingest (1.25x the largest weight of the first documents, at least 3).",
+)
+@click.option(
+    "--force-merge",
+    is_flag=True,
+    help="--method seismic: after the bulk, merge each shard into one segment, so that the whole shard is clustered "
+    "and searched approximately once it holds approximate_threshold documents (slow for large indices). The "
+    "index is then warmed up (neural-search's warm-up API) either way.",
+)
 @click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1), help="Shards of a new index.")
 @click.option("--resume", is_flag=True, help="Continue a run that stopped (Ctrl-C, a crash, the node going away).")
 @click.option("--restart", is_flag=True, help="Start from the first row even if an earlier run stopped midway.")
@@ -116,6 +143,9 @@ def index_command(
     max_retries,
     device,
     compile_encoder,
+    method,
+    seismic_settings,
+    force_merge,
     shards,
     resume,
     restart,
@@ -160,6 +190,11 @@ def index_command(
         pruning = Pruning.parse(prune) if prune else None
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    if (seismic_settings or force_merge) and method != "seismic":
+        raise click.UsageError("--seismic and --force-merge apply to --method seismic; add --method seismic")
+    from ko_sparse.opensearch.seismic import SeismicParameters
+
+    seismic = SeismicParameters.parse(seismic_settings) if method == "seismic" else None
     reader = open_corpus(corpus, split)
     connection = cluster.connection()
     if encode == "pipeline" and not model_id:
@@ -176,6 +211,7 @@ def index_command(
         encode=encode,
         model_id=model_id,
         pruning=pruning,
+        seismic=seismic,
         batch_size=batch_size or (500 if encode == "local" else 50),
         output_dir=output_dir,
         progress_bar=not as_json,
@@ -185,12 +221,17 @@ def index_command(
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
+    skipped_as = "unreadable rows" + (", vectors that cannot be exact" if summary["method"] == "seismic" else "")
     click.echo(
         f"{summary['index']}: {summary['indexed']:,} indexed, {summary['failed']:,} failed, "
-        f"{summary['skipped']:,} skipped (unreadable rows), {summary['retries']:,} retries in "
+        f"{summary['skipped']:,} skipped ({skipped_as}), {summary['retries']:,} retries in "
         f"{summary['seconds']:,.1f} s ({summary['documents_per_second'] or 0:,.1f} docs/s); "
         f"{summary['documents_in_index']:,} documents, {summary['index_size_bytes'] / 1e6:,.1f} MB in the index"
     )
+    if summary["method"] == "seismic":
+        parameters = ", ".join(f"{name} {value}" for name, value in summary["method_parameters"].items())
+        slots = f"; {summary['token_slots']:,} of 32,768 token slots used" if summary["token_slots"] is not None else ""
+        click.echo(f"seismic: {parameters}{slots}; ready: {summary['seismic_ready']}")
     if summary["failed"] or summary["skipped"]:
         click.echo(f"failures and unreadable rows, with their reasons: {summary['failures_file']}")
     click.echo(f"summary: {output_dir / 'summary.json'}")
@@ -214,6 +255,8 @@ class IndexOptions:
     max_retries: int = 8
     device: str = "auto"
     compile_encoder: bool = False
+    seismic: SeismicParameters | None = None  # --method seismic: the parameters given (None: --method exact)
+    force_merge: bool = False
     shards: int = 1
     cache_dir: Path | None = None
     output_dir: Path = Path("outputs/index")
@@ -245,6 +288,8 @@ def build_run(client, reader, options: IndexOptions):
 
     o = options
     model = load_model(o.model_path, o.max_length, "--model", o.query_length) if o.model_path else None
+    if o.seismic is not None and o.encode == "pipeline":
+        check_pipeline_vocabulary(model)
     morphemes = MorphemeField.for_cluster(client)
     if o.encode == "local":
         meta = local_meta(o.model_path, model, o.pruning, morphemes)
@@ -256,6 +301,9 @@ def build_run(client, reader, options: IndexOptions):
         encoder = None
     if detect_id_field(reader, o.fields) is None:  # ids are row numbers: only this corpus may write them
         meta = dataclasses.replace(meta, row_ids=reader.source)
+    seismic = None
+    if o.seismic is not None:
+        meta, seismic = seismic_meta(client, reader, o, meta, model, encoder)
     exists = check_existing(client, o.index_name, meta)
     pipeline = put_ingest_pipeline(client, o.index_name, o.model_id, o.pruning) if o.encode == "pipeline" else None
     run = IndexRun(
@@ -271,8 +319,56 @@ def build_run(client, reader, options: IndexOptions):
         concurrency=o.concurrency,
         max_retries=o.max_retries,
         progress_bar=o.progress_bar,
-        create=None if exists else index_body(meta, morphemes, pipeline, o.shards),
+        create=None if exists else index_body(meta, morphemes, pipeline, o.shards, seismic=meta.seismic),
+        force_merge=o.force_merge,
     )
+    run.builder.seismic = seismic
     if o.cache_dir:
         run.builder.cache = BatchCache(o.cache_dir, run.settings_key())
     return run
+
+
+def seismic_meta(client, reader, options: IndexOptions, meta, model, encoder):
+    """``meta`` with the seismic method and its parameters (an existing index's, else these defaulted for the
+    corpus), and the documents' id remapping (None with pipeline encoding); raises one line where the cluster
+    or the model cannot take it."""
+    from ko_sparse.data.documents import Document, stream_documents
+    from ko_sparse.opensearch.corpus_index import check_seismic_support, read_meta, read_slots
+    from ko_sparse.opensearch.seismic import TokenSlots
+    from ko_sparse.workflows.sources import LocalEncoder, SeismicDocuments
+
+    check_seismic_support(client)
+    existing = read_meta(client, options.index_name)
+    if existing is not None and existing.method == "seismic":
+        parameters = existing.method_parameters
+    else:  # the pipeline's model is the local one too (check_pipeline_vocabulary): it gives the sample's weights
+        sampler = encoder or LocalEncoder(model, model.lengths.document, 32, options.pruning, options.device)
+        sample = []
+        for item in stream_documents(reader, options.fields, 0):
+            if isinstance(item, Document):
+                sample.append(item.text)
+            if len(sample) == min(options.batch_size, 256):
+                break
+        peak = float(sampler.encode(sample).max()) if sample else None
+        parameters = dataclasses.asdict(options.seismic.with_defaults(reader.count(), options.shards, peak))
+    meta = dataclasses.replace(meta, method="seismic", method_parameters=parameters)
+    if encoder is None:
+        return meta, None
+    slots = TokenSlots.for_vocabulary(len(encoder.strings), read_slots(client, options.index_name))
+    return meta, SeismicDocuments(slots, meta.seismic.ceilings[0], encoder.strings)
+
+
+def check_pipeline_vocabulary(model) -> None:
+    """--method seismic --encode pipeline: the ingest pipeline writes the model's raw token ids, which no client
+    can remap, so the vocabulary must fit the field's ids (and be known: --model)."""
+    from ko_sparse.errors import InputError
+    from ko_sparse.opensearch.seismic import SLOTS
+
+    size = len(model.encoder.tokenizer) if model else None
+    if size is None or size > SLOTS:
+        known = f"its vocabulary has {size:,} ids" if size else "without --model its vocabulary is unknown"
+        raise InputError(
+            "--method seismic --encode pipeline: the cluster's ingest pipeline writes the model's raw token ids, "
+            f"which a sparse_vector field keeps apart only below {SLOTS:,}, and {known}; use --encode local "
+            "(ids are remapped exactly) or --method exact"
+        )

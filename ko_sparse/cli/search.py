@@ -46,6 +46,22 @@ SNIPPET = 160
     show_default=True,
     help="hybrid: reciprocal rank fusion (score-ranker-processor) or min-max normalisation + mean.",
 )
+@click.option(
+    "--method-parameter",
+    "method_settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A seismic index: a neural_sparse method parameter, k (documents the approximate search keeps per "
+    "shard, default 10), top_n (query tokens that pick the posting lists, default 10) or heap_factor (above 1: "
+    "more candidates, higher recall, slower; default 1.0); repeat for several.",
+)
+@click.option(
+    "--filter",
+    "filter_json",
+    metavar="JSON",
+    help="A seismic index: a query clause (JSON) that documents must match, applied inside the approximate "
+    'search (method_parameters.filter), e.g. \'{"ids": {"values": ["d1", "d2"]}}\'.',
+)
 @click.option("--tokens", default=15, show_default=True, type=click.IntRange(min=0), help="Query tokens to print.")
 @json_option("Print the results as JSON (all tokens, full texts).")
 def search_command(
@@ -59,6 +75,8 @@ def search_command(
     query_length,
     model_id,
     fusion,
+    method_settings,
+    filter_json,
     tokens,
     as_json,
 ) -> None:
@@ -83,7 +101,8 @@ def search_command(
         raise click.UsageError('give a query ("당뇨병 치료") or --queries FILE')
     connection = cluster.connection()
     query_model = QueryModel(model_path, model_id, query_length)
-    searcher = build_searcher(connection.client(), index_name, mode, query_model, fusion)
+    method_parameters = seismic_method_parameters(method_settings, filter_json)
+    searcher = build_searcher(connection.client(), index_name, mode, query_model, fusion, method_parameters)
     results = [(qid, searcher.search(text, mode, k)) for qid, text in queries]
     if as_json:
         payload = [{"id": qid, **asdict(result)} for qid, result in results]
@@ -102,9 +121,25 @@ class QueryModel:
     query_length: int | None = None  # None: the length the index records, else the model's
 
 
-def build_searcher(client, index_name, mode, query_model: QueryModel, fusion):
+def seismic_method_parameters(settings: tuple[str, ...], filter_json: str | None) -> dict | None:
+    """``--method-parameter`` and ``--filter`` as neural_sparse ``method_parameters`` (None when neither is given)."""
+    from ko_sparse.errors import InputError
+    from ko_sparse.opensearch.seismic import query_parameters
+
+    if not settings and not filter_json:
+        return None
+    parameters = query_parameters(settings)
+    if filter_json:
+        try:
+            parameters["filter"] = json.loads(filter_json)
+        except json.JSONDecodeError as error:
+            raise InputError(f"--filter: not JSON ({error.msg} at character {error.pos}): {filter_json}") from None
+    return parameters
+
+
+def build_searcher(client, index_name, mode, query_model: QueryModel, fusion, method_parameters: dict | None = None):
     """A searcher for the index; the query encoder (and its query length) comes from the options or the
-    index's ``_meta``."""
+    index's ``_meta``; a seismic index also needs the model folder (its token ids)."""
     from ko_sparse.errors import ClusterError, InputError
     from ko_sparse.opensearch.corpus_index import MorphemeField, read_meta
     from ko_sparse.opensearch.ml_commons import MLCommons
@@ -127,8 +162,31 @@ def build_searcher(client, index_name, mode, query_model: QueryModel, fusion):
                 f"--mode {mode} needs the query model: give --model (the model folder) or --model-id "
                 f"(index {index_name} was built by {meta.model or meta.model_id}, which is not available here)"
             )
+    if method_parameters is not None and meta.method != "seismic":
+        raise InputError(
+            f"--method-parameter and --filter apply to a seismic index; {index_name} was built with --method "
+            f"{meta.method} (exact search: nothing to tune)"
+        )
+    seismic = seismic_query(client, index_name, meta, encoder, method_parameters) if meta.method == "seismic" else None
     morphemes = MorphemeField(meta.bm25_analyzer == "nori")
-    return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion)
+    return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion, seismic)
+
+
+def seismic_query(client, index_name, meta, encoder, method_parameters):
+    """How to query a seismic index: its remapping and the vocabulary of the local query model."""
+    from ko_sparse.errors import InputError
+    from ko_sparse.opensearch.corpus_index import read_slots
+    from ko_sparse.opensearch.search import SeismicQuery
+    from ko_sparse.opensearch.seismic import TokenSlots
+
+    if encoder is not None and not hasattr(encoder, "token_ids"):
+        raise InputError(
+            f"index {index_name} is a seismic index, keyed by token id: give --model (the model folder) so the "
+            "query's token ids are computed here; a deployed model (--model-id) gives token strings"
+        )
+    strings = encoder.strings if encoder is not None else []
+    slots = TokenSlots.for_vocabulary(len(strings), read_slots(client, index_name))
+    return SeismicQuery(meta.seismic, slots, strings, method_parameters or {})
 
 
 def local_query_encoder(model_path: Path, query_length: int | None):
@@ -170,8 +228,10 @@ def matched(hit, limit: int, exact: bool) -> str:
     for c in ordered[: max(limit, 1)]:
         if c.query_weight is not None:
             parts.append(f"{c.token} {c.query_weight:.2f}×{c.document_weight:.3f}={c.score:.3f}")
-        else:
+        elif c.source == "bm25":
             parts.append(f"{c.token} (bm25) {c.score:.3f}")
+        else:  # a seismic segment's query tokens beyond top_n, together
+            parts.append(f"{c.token} {c.score:.3f}")
     more = f" … and {len(ordered) - len(parts)} more" if len(ordered) > len(parts) else ""
     total = f"  (sum of all {len(ordered)}: {hit.explained:.4f} = the score)" if exact else ""
     return ", ".join(parts) + more + total

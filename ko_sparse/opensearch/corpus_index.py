@@ -3,8 +3,11 @@
 Fields: ``text`` (title and text, what is searched and shown; not indexed itself), ``title`` (shown),
 ``morphemes`` (BM25: ``nori`` over the raw text when the cluster has the analysis-nori plugin, else
 kiwipiepy content morphemes in a ``whitespace``-analysed field, as ``ko-sparse bench`` does) and
-``embedding`` (``rank_features``, kept out of ``_source``). The mapping's ``_meta.ko_sparse`` records
-the model and vocabulary that built the vectors; adding to the index with another one is refused.
+``embedding`` (kept out of ``_source``): ``rank_features`` keyed by token string, searched exactly
+(``--method exact``), or a ``sparse_vector`` with the ``seismic`` method keyed by token id, searched
+approximately (``--method seismic``, see :mod:`ko_sparse.opensearch.seismic`). The mapping's
+``_meta.ko_sparse`` records the model, vocabulary and method that built the vectors; adding to the index
+with another one is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from dataclasses import asdict, dataclass, fields
 from opensearchpy import OpenSearch
 
 from ko_sparse import __version__
-from ko_sparse.errors import ClusterError
+from ko_sparse.errors import ClusterError, InputError
+from ko_sparse.opensearch.seismic import MIN_VERSION, SLOTS_META_KEY, SeismicParameters
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TEXT, TITLE, MORPHEMES, EMBEDDING = "text", "title", "morphemes", "embedding"
@@ -76,10 +80,16 @@ class IndexMeta:
     query_length: int | None = None  # tokens kept of each query by `ko-sparse search`'s model and the cluster's
     bm25_analyzer: str = ""
     row_ids: str | None = None  # the corpus whose row numbers are the ids (None: ids from an id field)
+    method: str = "exact"  # exact (rank_features) | seismic (sparse_vector)
+    method_parameters: dict | None = None  # seismic: the SeismicParameters the field was created with
     ko_sparse_version: str = __version__
 
     def as_meta(self) -> dict:
         return {META_KEY: asdict(self)}
+
+    @property
+    def seismic(self) -> SeismicParameters | None:
+        return SeismicParameters(**(self.method_parameters or {})) if self.method == "seismic" else None
 
     @classmethod
     def from_mapping(cls, mapping: dict) -> IndexMeta | None:
@@ -102,6 +112,8 @@ class IndexMeta:
                 f"it was encoded by {self.model or self.model_id} ({self.encoder[:40]}), not by "
                 f"{other.model or other.model_id} ({other.encoder[:40]})"
             )
+        if self.method != other.method:
+            problems.append(f"it was built with --method {self.method}, this run asks for --method {other.method}")
         for name in ("encode", "pruning", "max_length", "bm25_analyzer"):
             mine, theirs = getattr(self, name), getattr(other, name)
             known = name != "max_length" or None not in (mine, theirs)  # None: a cluster model's, not told
@@ -116,10 +128,14 @@ def index_body(
     pipeline: str | None,
     shards: int,
     search_pipeline: str | None = None,
+    seismic: SeismicParameters | None = None,
 ) -> dict:
     """The one index layout every command creates: the fields above, ``meta`` in ``_meta`` (None: an index
-    this run will delete, which no other command reads), and the default ingest and search pipelines."""
+    this run will delete, which no other command reads), the default ingest and search pipelines, and
+    ``embedding`` as ``rank_features`` or (``seismic``) a ``sparse_vector`` in an ``index.sparse`` index."""
     settings: dict = {"number_of_shards": shards}
+    if seismic is not None:
+        settings["index.sparse"] = True
     if pipeline:
         settings["default_pipeline"] = pipeline
     if search_pipeline:
@@ -130,7 +146,7 @@ def index_body(
             TEXT: {"type": "text", "index": False},
             TITLE: {"type": "text", "index": False},
             MORPHEMES: morphemes.mapping(),
-            EMBEDDING: {"type": "rank_features"},
+            EMBEDDING: seismic.mapping() if seismic is not None else {"type": "rank_features"},
         },
     }
     if meta is not None:
@@ -145,12 +161,39 @@ def read_meta(client: OpenSearch, index: str) -> IndexMeta | None:
     mapping = next(iter(client.indices.get_mapping(index=index).values()))["mappings"]
     meta = IndexMeta.from_mapping(mapping)
     properties = mapping.get("properties", {})
-    if meta is None or properties.get(EMBEDDING, {}).get("type") != "rank_features":
+    field_type = "sparse_vector" if meta is not None and meta.method == "seismic" else "rank_features"
+    if meta is None or properties.get(EMBEDDING, {}).get("type") != field_type:
         raise IndexMismatchError(
             f"index {index} exists but was not built by `ko-sparse index` (no _meta.{META_KEY} or no "
-            f"rank_features field {EMBEDDING!r}); choose another --index or delete it"
+            f"{field_type} field {EMBEDDING!r}); choose another --index or delete it"
         )
     return meta
+
+
+def read_slots(client: OpenSearch, index: str) -> list[int] | None:
+    """The token-id remapping a seismic index saved (slot -> model id; None: none saved)."""
+    if not client.indices.exists(index=index):
+        return None
+    mapping = next(iter(client.indices.get_mapping(index=index).values()))["mappings"]
+    return mapping.get("_meta", {}).get(SLOTS_META_KEY)
+
+
+def save_slots(client: OpenSearch, index: str, meta: IndexMeta, slots: list[int]) -> None:
+    """Save the remapping in the index's ``_meta`` (which a mapping update replaces whole, so with ``meta``)."""
+    client.indices.put_mapping(index=index, body={"_meta": {**meta.as_meta(), SLOTS_META_KEY: slots}})
+
+
+def check_seismic_support(client: OpenSearch) -> None:
+    """Raise one line unless the cluster has the ``sparse_vector`` field: OpenSearch >= 3.3 with neural-search."""
+    version = client.info()["version"]["number"]
+    numbers = tuple(int(part) for part in version.split("-")[0].split(".")[:2])
+    plugins = {row["component"] for row in client.cat.plugins(format="json")}
+    if numbers < MIN_VERSION or "opensearch-neural-search" not in plugins:
+        missing = f"OpenSearch {version}" if numbers < MIN_VERSION else "a cluster without the neural-search plugin"
+        raise InputError(
+            f"--method seismic needs the sparse_vector field (OpenSearch 3.3 or later with the neural-search "
+            f"plugin); this is {missing}. Use --method exact (rank_features), or upgrade the cluster."
+        )
 
 
 def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
@@ -163,7 +206,7 @@ def check_existing(client: OpenSearch, index: str, meta: IndexMeta) -> bool:
     if problems:
         raise IndexMismatchError(
             f"index {index} cannot take these documents: " + "; ".join(problems) + ". Index into a new --index "
-            "(or delete this one) to change the model, its pruning or the encoding."
+            "(or delete this one) to change the model, its pruning, the encoding or the method."
         )
     if meta.row_ids and meta.row_ids != existing.row_ids and client.count(index=index)["count"]:
         held = f"the row numbers of {existing.row_ids}" if existing.row_ids else "ids of their own"

@@ -10,13 +10,19 @@ arithmetic mean with ``normalization-processor``), created when missing.
 Why a hit came back is Lucene's own explanation (``explain``): for sparse, one ``query weight x stored
 document weight`` term per matched token, which add up to the hit's score; for BM25, each matched
 morpheme's term score.
+
+A seismic index (:mod:`ko_sparse.opensearch.seismic`) is queried by token id: the query's ids go through
+the index's remapping, the weights are scaled within the field's search quantisation ceiling (with the
+same factor as ``boost``, so scores keep their scale), and ``method_parameters`` (``k``, ``top_n``,
+``heap_factor``, ``filter``) go with the ``neural_sparse`` query. Its explanations give each matched
+token's quantised bytes, turned back into weights here.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from opensearchpy import NotFoundError, OpenSearch
@@ -24,6 +30,7 @@ from opensearchpy import NotFoundError, OpenSearch
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
+from ko_sparse.opensearch.seismic import QUANTIZATION_LEVELS, SeismicParameters, TokenSlots, query_boost
 
 MODES = ("sparse", "bm25", "hybrid")
 RRF_RANK_CONSTANT = 60  # as the embedded engine's reciprocal rank fusion
@@ -48,6 +55,8 @@ HYBRID_PIPELINES = {
 }
 LINEAR = re.compile(r"^Linear function on the (?P<field>\S+) field for the (?P<token>.*) feature, computed as w \* S")
 TERM = re.compile(rf"^weight\({MORPHEMES}:(?P<token>.*?) in \d+\)")
+SPARSE_ANN = re.compile(r"^sparse_ann score for doc \d+ in field '(?P<field>[^']+)'")
+ANN_TOKEN = re.compile(r"^token '(?P<token>\d+)' contribution: query_weight=(?P<q>\d+) \* doc_weight=(?P<d>\d+)")
 
 
 def hybrid_pipeline_name(fusion: str) -> str:
@@ -111,7 +120,10 @@ def contributions(explanation: dict) -> list[Contribution]:
     found = []
     description = explanation.get("description", "")
     linear, term = LINEAR.match(description), TERM.match(description)
-    if linear and linear["field"] == EMBEDDING:
+    ann = SPARSE_ANN.match(description)
+    if ann and ann["field"] == EMBEDDING:
+        found.extend(ann_contributions(explanation))
+    elif linear and linear["field"] == EMBEDDING:
         weight, stored = (detail["value"] for detail in explanation["details"][:2])
         found.append(Contribution(linear["token"], explanation["value"], weight, stored, "sparse"))
     elif term:
@@ -122,8 +134,53 @@ def contributions(explanation: dict) -> list[Contribution]:
     return found
 
 
+def ann_contributions(explanation: dict) -> list[Contribution]:
+    """A SEISMIC segment's explanation: each listed token's byte product, rescaled to the score's scale; the
+    tokens it does not list (it lists the ``top_n`` strongest of the query) as one remainder."""
+    details = {detail["description"].split(" (")[0].split(":")[0]: detail for detail in explanation["details"]}
+    raw = details.get("raw dot product score")
+    scale = explanation["value"] / raw["value"] if raw and raw["value"] else 0.0
+    ceilings = [detail["value"] for detail in details.get("quantization rescaling", {}).get("details", [])]
+    found = []
+    for detail in raw["details"] if raw else []:
+        token = ANN_TOKEN.match(detail["description"])
+        if token:
+            q, d = int(token["q"]), int(token["d"])
+            found.append(Contribution(token["token"], detail["value"] * scale, *ann_weights(q, d, scale, ceilings)))
+    rest = explanation["value"] - sum(c.score for c in found)
+    if found and abs(rest) > 1e-6 * max(explanation["value"], 1.0):
+        found.append(Contribution("(query tokens beyond top_n)", rest))
+    return found
+
+
+def ann_weights(q: int, d: int, scale: float, ceilings: list[float]) -> tuple[float | None, float | None]:
+    """(query weight, document weight) of a token's bytes; the document's from the ingest ceiling."""
+    if len(ceilings) < 3 or not ceilings[1]:
+        return None, None
+    document = d * ceilings[1] / QUANTIZATION_LEVELS
+    return q * scale * QUANTIZATION_LEVELS / ceilings[1], document
+
+
 class QueryEncoder(Protocol):
     def tokens(self, text: str) -> dict[str, float]: ...
+
+
+@dataclass
+class SeismicQuery:
+    """How to query a seismic index: its parameters, its id remapping, the vocabulary's strings (to show
+    tokens) and the ``method_parameters`` to send (``filter``: a query clause)."""
+
+    parameters: SeismicParameters
+    slots: TokenSlots
+    strings: list[str]
+    method_parameters: dict = field(default_factory=dict)
+
+    def name(self, field_id: str) -> str:
+        """The token string of a field id in an explanation."""
+        if not field_id.isdigit():
+            return field_id
+        token = self.slots.model_id(int(field_id))
+        return self.strings[token] if token < len(self.strings) else field_id
 
 
 class ClusterQueryEncoder:
@@ -148,6 +205,7 @@ class Searcher:
         encoder: QueryEncoder | None,
         max_clauses: int = 1024,
         fusion: str = "rrf",
+        seismic: SeismicQuery | None = None,
     ) -> None:
         self.client = client
         self.index = index
@@ -155,6 +213,7 @@ class Searcher:
         self.encoder = encoder
         self.max_clauses = max_clauses
         self.fusion = fusion
+        self.seismic = seismic
 
     def request(self, text: str, mode: str, k: int) -> tuple[dict, dict, SearchResult]:
         """The search body and URL parameters for ``text``, and the result they will fill."""
@@ -171,12 +230,16 @@ class Searcher:
             if self.encoder is None:
                 raise ValueError("sparse and hybrid search need a model: give --model or --model-id")
             limits = QueryTokenLimits(self.max_clauses)
-            result.query_tokens = dict(
-                sorted(limits.apply(self.encoder.tokens(text), reserve).items(), key=lambda item: -item[1])
-            )
+            if self.seismic is None:
+                result.query_tokens = dict(
+                    sorted(limits.apply(self.encoder.tokens(text), reserve).items(), key=lambda item: -item[1])
+                )
+                sparse = {"query_tokens": result.query_tokens}
+            else:
+                sparse = self._seismic_clause(text, limits, reserve, result)
             result.notes.extend(limits.notes("this query"))
             if result.query_tokens:
-                clauses.append({"neural_sparse": {EMBEDDING: {"query_tokens": result.query_tokens}}})
+                clauses.append({"neural_sparse": {EMBEDDING: sparse}})
             else:
                 result.notes.append("the model gives this query no token: nothing can match on the sparse side")
         if mode == "hybrid":
@@ -185,6 +248,24 @@ class Searcher:
         else:
             query = clauses[0] if clauses else {"match_none": {}}
         return {"size": k, "query": query}, params, result
+
+    def _seismic_clause(self, text: str, limits: QueryTokenLimits, reserve: int, result: SearchResult) -> dict:
+        """The ``neural_sparse`` body for a seismic index; ``result.query_tokens`` gets the tokens as strings."""
+        seismic = self.seismic
+        by_id = self.encoder.token_ids(text)
+        names = {str(seismic.slots.field_id(token)): seismic.strings[token] for token in by_id}
+        kept = limits.apply(seismic.slots.query(by_id), reserve)
+        unheld = len(by_id) - len(seismic.slots.query(by_id))
+        if unheld:
+            result.notes.append(f"{unheld} query tokens are held by no document of this index (they add nothing)")
+        result.query_tokens = {names[i]: w for i, w in sorted(kept.items(), key=lambda item: -item[1])}
+        tokens, boost = query_boost(kept, seismic.parameters.ceilings[1])
+        body: dict = {"query_tokens": tokens}
+        if boost != 1.0:
+            body["boost"] = boost
+        if seismic.method_parameters:
+            body["method_parameters"] = seismic.method_parameters
+        return body
 
     def search(self, text: str, mode: str = "sparse", k: int = 10, explain: bool = True) -> SearchResult:
         body, params, result = self.request(text, mode, k)
@@ -201,7 +282,7 @@ class Searcher:
                     hit["_score"],
                     source.get(TITLE, ""),
                     source.get(TEXT, ""),
-                    contributions(hit["_explanation"]) if explain else [],
+                    self._contributions(hit["_explanation"]) if explain else [],
                 )
             )
         if mode == "hybrid":
@@ -210,3 +291,9 @@ class Searcher:
                 "show each side's own term scores"
             )
         return result
+
+    def _contributions(self, explanation: dict) -> list[Contribution]:
+        found = contributions(explanation)
+        if self.seismic is None:
+            return found
+        return [replace(c, token=self.seismic.name(c.token)) if c.source == "sparse" else c for c in found]

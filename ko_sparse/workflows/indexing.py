@@ -37,6 +37,7 @@ from ko_sparse.opensearch.corpus_index import (
     MorphemeField,
     check_existing,
     index_body,
+    save_slots,
 )
 from ko_sparse.opensearch.ml_commons import DEPLOYED_STATES, MLCommons
 from ko_sparse.opensearch.pipelines import ingest_pipeline
@@ -146,6 +147,7 @@ class IndexRun:
     max_retries: int = 8
     progress_bar: bool = True
     create: dict | None = None  # the body to create the index with, when it does not exist yet
+    force_merge: bool = False  # seismic: merge each shard into one segment after the bulk
 
     def settings_key(self) -> str:
         """What a resumed run must repeat: how documents are built and batched."""
@@ -190,7 +192,26 @@ class IndexRun:
                 ) from error
         progress.complete = True
         progress.save(self.output_dir)
-        return self._summary(progress, resumed_from, time.perf_counter() - started)
+        ready = self._make_searchable() if self.meta.method == "seismic" else None
+        summary = self._summary(progress, resumed_from, time.perf_counter() - started, ready)
+        return summary
+
+    def _make_searchable(self) -> dict:
+        """A seismic index after the bulk: refreshed, force-merged when asked (segments of at least
+        ``approximate_threshold`` documents are clustered and searched approximately), and warmed up (neural-search's
+        warm-up API loads the forward index and posting clusters into memory); seconds of each."""
+        seconds, long = {}, {"request_timeout": 3600}
+        steps = [("refresh", lambda: self.client.indices.refresh(index=self.index))]
+        if self.force_merge:
+            merge = {"index": self.index, "max_num_segments": 1}
+            steps.append(("force_merge", lambda: self.client.indices.forcemerge(**merge, params=long)))
+        warmup = f"/_plugins/_neural/warmup/{self.index}"
+        steps.append(("warmup", lambda: self.client.transport.perform_request("POST", warmup, params=long)))
+        for name, step in tqdm(steps, desc="Making the seismic index searchable", disable=not self.progress_bar):
+            start = time.perf_counter()
+            step()
+            seconds[f"{name}_seconds"] = round(time.perf_counter() - start, 3)
+        return seconds
 
     def _create_index(self, progress: Progress) -> None:
         """Create the index when it is missing; a missing index cannot be resumed into."""
@@ -210,7 +231,9 @@ class IndexRun:
         try:
             documents = stream_documents(self.reader, self.fields, ledger.progress.next_offset)
             for batch in batches(documents, self.batch_size):
-                actions = self.builder.actions(batch.documents) if batch.documents else []
+                actions, refused = self.builder.build(batch.documents) if batch.documents else ([], [])
+                batch.bad_rows.extend(refused)
+                self._save_slots()
                 in_flight.append((batch, pool.submit(writer.write, actions)))
                 while in_flight and (len(in_flight) > self.concurrency or in_flight[0][1].done()):
                     ledger.commit(in_flight[0][0], in_flight.popleft()[1].result())
@@ -220,7 +243,14 @@ class IndexRun:
             for _, future in in_flight:
                 future.cancel()
 
-    def _summary(self, progress: Progress, resumed_from: int, seconds: float) -> dict:
+    def _save_slots(self) -> None:
+        """Record new token slots in the index's ``_meta`` before any document that uses them is written."""
+        seismic = self.builder.seismic
+        if seismic is not None and seismic.unsaved:
+            save_slots(self.client, self.index, self.meta, seismic.slots.as_meta())
+            seismic.unsaved = 0
+
+    def _summary(self, progress: Progress, resumed_from: int, seconds: float, ready: dict | None = None) -> dict:
         self.client.indices.refresh(index=self.index)
         stats = self.client.indices.stats(index=self.index, metric="store,docs")["indices"][self.index]["primaries"]
         timings: Timings = self.builder.timings
@@ -229,6 +259,10 @@ class IndexRun:
             "corpus": self.reader.location,
             "encode": self.meta.encode,
             "model": self.meta.model or self.meta.model_id,
+            "method": self.meta.method,
+            "method_parameters": self.meta.seismic.effective() if self.meta.seismic else None,
+            "token_slots": len(self.builder.seismic.slots.ids) if self.builder.seismic else None,
+            "seismic_ready": ready,
             "indexed": progress.indexed,
             "failed": progress.failed,
             "skipped": progress.skipped,

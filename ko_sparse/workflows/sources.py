@@ -2,8 +2,9 @@
 
 Every document gets its text, title and BM25 morphemes. With local encoding it also gets its
 ``rank_features`` vector, encoded here (length-sorted batches on the GPU when there is one) and pruned
-as neural-search's ingest processor would; with pipeline encoding the cluster's ``sparse_encoding``
-processor adds the vector. A :class:`BatchCache` keeps the encoded vectors and morphemes of each batch
+as neural-search's ingest processor would (a seismic index: keyed by token id through
+:class:`SeismicDocuments`); with pipeline encoding the cluster's ``sparse_encoding`` processor adds the
+vector. A :class:`BatchCache` keeps the encoded vectors and morphemes of each batch
 on disk, keyed by the batch's texts and the settings, so a re-run encodes nothing twice.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ko_sparse.data.documents import Document
+from ko_sparse.data.documents import BadRow, Document
 from ko_sparse.export.token_strings import check_no_collisions
 from ko_sparse.model.compiled import compile_encoder
 from ko_sparse.model.doc_only import SparseModel
@@ -27,7 +29,8 @@ from ko_sparse.model.encode import encode_sparse
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
-from ko_sparse.opensearch.rank_features import feature_dict
+from ko_sparse.opensearch.rank_features import MIN_NORMAL, feature_dict
+from ko_sparse.opensearch.seismic import SLOTS, TokenSlots
 
 
 @dataclass
@@ -119,6 +122,47 @@ class BatchCache:
         temporary.replace(self._path(texts))
 
 
+class SeismicDocuments:
+    """Document vectors for a ``sparse_vector`` field: keyed by field id (:class:`TokenSlots`), each weight within
+    the ingest quantisation ceiling. A document that needs a slot when all 32,768 are taken, or holds a weight
+    above the ceiling (the node would clip it: a wrong score), is refused with the reason instead."""
+
+    def __init__(self, slots: TokenSlots, ingest_ceiling: float, strings: list[str]) -> None:
+        self.slots = slots
+        self.ingest_ceiling = ingest_ceiling
+        self.strings = strings
+        self.unsaved = 0  # slots assigned since the index's _meta was last updated
+
+    def values(self, vectors: sp.csr_matrix) -> list[dict[str, float] | str]:
+        rows = []
+        for row in range(vectors.shape[0]):
+            start, end = vectors.indptr[row], vectors.indptr[row + 1]
+            weights = {
+                int(i): float(w)
+                for i, w in zip(vectors.indices[start:end], vectors.data[start:end], strict=True)
+                if w >= MIN_NORMAL and self.strings[i]
+            }
+            self.unsaved += self.slots.assign(weights)
+            value, missing = self.slots.document(weights)
+            peak = max(weights.values(), default=0.0)
+            if missing:
+                shown = ", ".join(f"{i} {self.strings[i]!r}" for i in missing[:3])
+                rows.append(
+                    f"its vector holds {len(missing)} token ids (e.g. {shown}) beyond the {SLOTS:,} distinct ids a "
+                    "sparse_vector field keeps apart, all taken by earlier documents; index this corpus with "
+                    "--method exact"
+                )
+            elif peak > self.ingest_ceiling:
+                rows.append(
+                    f"its largest weight {peak:.3f} is above the field's quantization_ceiling_ingest "
+                    f"{self.ingest_ceiling:g}, which would clip it (a wrong score); re-index into a new --index with "
+                    f"--seismic quantization_ceiling_ingest={math.ceil(peak)}"
+                )
+            else:
+                rows.append(value)
+        return rows
+
+
 @dataclass
 class SourceBuilder:
     """Builds the index actions of a batch: text, title, morphemes and (local encoding) the vector."""
@@ -127,8 +171,13 @@ class SourceBuilder:
     encoder: LocalEncoder | None = None
     cache: BatchCache | None = None
     timings: Timings = field(default_factory=Timings)
+    seismic: SeismicDocuments | None = None
 
     def actions(self, documents: list[Document]) -> list[dict]:
+        return self.build(documents)[0]
+
+    def build(self, documents: list[Document]) -> tuple[list[dict], list[BadRow]]:
+        """The index actions of ``documents``, and the documents refused (a seismic vector that cannot be exact)."""
         texts = [document.text for document in documents]
         cached = self.cache.get(texts) if self.cache else None
         if cached is not None:
@@ -143,12 +192,19 @@ class SourceBuilder:
             self.timings.encode += time.perf_counter() - start
             if self.cache:
                 self.cache.put(texts, vectors, morphemes)
-        actions = []
+        seismic = self.seismic.values(vectors) if self.seismic and vectors is not None else None
+        actions, refused = [], []
         for row, (document, value) in enumerate(zip(documents, morphemes, strict=True)):
             source = {TEXT: document.text, MORPHEMES: value}
             if document.title:
                 source[TITLE] = document.title
-            if vectors is not None:
+            if seismic is not None and isinstance(seismic[row], str):
+                refused.append(BadRow(document.offset, f"document {document.doc_id}", seismic[row]))
+                continue
+            if seismic is not None:
+                if seismic[row]:  # an empty sparse_vector fails a segment whose other documents have tokens (3.6)
+                    source[EMBEDDING] = seismic[row]
+            elif vectors is not None:
                 source[EMBEDDING] = feature_dict(vectors[row], self.encoder.strings)
             actions.append({"_id": document.doc_id, "_source": source})
-        return actions
+        return actions, refused
