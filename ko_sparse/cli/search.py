@@ -33,7 +33,10 @@ SNIPPET = 160
     type=click.Path(dir_okay=False, path_type=Path),
     help="Many queries: one per line, or JSONL with text (or query) and an optional id.",
 )
-@model_option("Encode queries with this model folder (default: the one recorded in the index).")
+@model_option(
+    "Encode queries with this model: a folder or a SparseEncoder's Hub id (default: the one recorded in the index).",
+    exists=False,
+)
 @max_length_options(documents=False)
 @click.option(
     "--model-id",
