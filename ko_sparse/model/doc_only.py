@@ -10,6 +10,7 @@ multilingual-v1 layout too), by folder or Hub id, loads as sentence-transformers
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from ko_sparse.model.splade import (
     splade_on_masked_lm,
     suppress_special_tokens,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -163,6 +166,9 @@ def load_model(
         parts = split_model(load_sparse_encoder(name, setting), f"{setting}={name!r}")
     else:
         encoder = splade_on_masked_lm(name, setting)
+        logger.warning(  # so a user who meant a trained model sees what was loaded
+            "%s=%r is a plain masked LM (no modules.json): a SPLADE head (max, relu) is built on it", setting, name
+        )
         suppress_special_tokens(encoder[0].auto_model, special_token_ids(encoder.tokenizer))
         parts = SparseModel(encoder)
     parts.lengths = recorded_lengths(name, parts.encoder.max_seq_length).override(max_length, query_length)

@@ -13,7 +13,6 @@ resolves it (a folder, or the Hub / its cache), never from a local path alone.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
@@ -25,8 +24,6 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING
 
 from ko_sparse.errors import ModelLoadError
 from ko_sparse.model.hub import check_model_source, model_file
-
-logger = logging.getLogger(__name__)
 
 SPECIAL_TOKEN_BIAS = -1.0e4
 DEFAULT_BASE_MODEL = "skt/A.X-Encoder-base"
@@ -124,12 +121,8 @@ def load_sparse_encoder(name: str, setting: str, attn_implementation: str | None
 def splade_on_masked_lm(
     name: str, setting: str, max_length: int | None = None, attn_implementation: str | None = None
 ) -> SparseEncoder:
-    """A SPLADE encoder (``SpladePooling(max, relu)``) built on masked LM ``name``, which is no SparseEncoder;
-    logged once, so a user who meant a trained model sees what was loaded."""
+    """A SPLADE encoder (``SpladePooling(max, relu)``) built on masked LM ``name``, which is no SparseEncoder."""
     _check_masked_lm(name, setting)
-    logger.warning(
-        "%s=%r is a plain masked LM (no modules.json): a SPLADE head (max, relu) is built on it", setting, name
-    )
     model_kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     transformer = Transformer(name, transformer_task="fill-mask", max_seq_length=max_length, model_kwargs=model_kwargs)
     return SparseEncoder(modules=[transformer, SpladePooling("max", "relu")], device="cpu")
