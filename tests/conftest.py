@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -75,3 +76,23 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory, tiny_mlm_dir: Path) ->
     path = tmp_path_factory.mktemp("model") / "tiny"
     load_encoder(tiny_mlm_dir).save(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def hub_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Hugging Face cache holding the three fixture models."""
+    cache = tmp_path_factory.mktemp("hf-cache")
+    from tests.hub_cache import write_hub_models
+
+    write_hub_models(cache, tmp_path_factory.mktemp("hub-work"))
+    return cache
+
+
+@pytest.fixture
+def offline_hub(hub_models: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``HF_HUB_CACHE`` = the fixture cache and ``HF_HUB_OFFLINE=1``, for this process and its children."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_models))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_models))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return hub_models

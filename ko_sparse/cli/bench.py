@@ -49,7 +49,9 @@ def list_sets() -> None:
     help="embedded: in-process, no server. opensearch: index and query a live cluster (--host).",
 )
 @cluster_options
-@model_option("Trained model folder (repeat to compare versions side by side).", multiple=True)
+@model_option(
+    "A model folder or a SparseEncoder's Hub id (repeat to compare models side by side).", multiple=True, exists=False
+)
 @click.option(
     "--model-id",
     help="opensearch: a deployed ML-Commons model id; documents go through its ingest "
@@ -259,7 +261,13 @@ def with_onnx_runtime(model, max_length: int) -> str:
 
     from ko_sparse.export.onnx_export import verified_onnx_model
     from ko_sparse.export.sparse_module import eager_module
+    from ko_sparse.model.splade import own_loop_fits
 
+    if not own_loop_fits(model.encoder):
+        raise click.UsageError(
+            "--runtime onnx exports max-pooled log(1 + ReLU) SPLADE; a model with other pooling, max_active_dims "
+            "or prompts runs with --runtime torch (the library's own encode)"
+        )
     model.onnx, verification = verified_onnx_model(eager_module(model.encoder, 0.0), model.encoder, max_length)
     return f"encoded by onnxruntime {version('onnxruntime')} ({verification.summary()})"
 

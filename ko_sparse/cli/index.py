@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     help="JSONL, CSV/TSV or Parquet file (optionally .gz), a BEIR folder (corpus.jsonl), or a Hugging Face "
     "dataset id (id or id:config; a local dataset folder works too). Streamed, never loaded whole.",
 )
-@model_option("A trained model folder (bi-encoder or doc-only): encodes the documents with --encode local.")
+@model_option(
+    "A model folder or a SparseEncoder's Hub id (bi-encoder or inference-free): encodes the documents with "
+    "--encode local.",
+    exists=False,
+)
 @click.option(
     "--model-id",
     help="A deployed SPARSE_ENCODING model on the cluster: encodes them with --encode pipeline (default: the one "

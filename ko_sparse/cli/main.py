@@ -94,13 +94,15 @@ def quiet_libraries() -> None:
     """Hide library output a user cannot act on: transformers' warnings and download bars, datasets'
     "Saving the dataset" bars (``HF_DATASETS_DISABLE_PROGRESS_BARS=0`` shows them), and accelerate's
     "Removed shared tensor {'decoder.weight'}" on every save (the MLM decoder is tied to the embeddings
-    and re-tied on load). ko-sparse's own progress bars stay. The libraries read the variables when
-    imported, which the commands do later; one imported already (a test, ``accelerate launch``) is told."""
+    and re-tied on load), and huggingface_hub's note that a model given by Hub id comes from its cache.
+    ko-sparse's own progress bars stay. The libraries read the variables when imported, which the commands
+    do later; one imported already (a test, ``accelerate launch``) is told."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
+    logging.getLogger("huggingface_hub.hf_api").setLevel(logging.ERROR)  # "Could not reach the Hub ... cached"
     if "transformers" in sys.modules:
         from transformers.utils import logging as transformers_logging
 

@@ -12,7 +12,7 @@ from ko_sparse.usage import peak_resident_bytes
 
 
 @click.command("package")
-@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
 @output_option("Folder for the zips, their ML-Commons configs, package.json and the model card.", required=True)
 @click.option(
     "--mode",
@@ -62,15 +62,15 @@ def package_command(
 ) -> None:
     """Turn a trained model into OpenSearch ML-Commons sparse model files.
 
-    Exports MODEL_DIR with the signature ML-Commons calls (input_ids and attention_mask ->
-    {"output": [B, vocab]}): a TorchScript trace, or with --format onnx an ONNX graph with dynamic batch
-    and sequence axes run by ONNX Runtime. Checks that the exported and the eager model agree on Korean
-    sentences at other batch sizes and lengths, and writes the flat zip (model .pt/.onnx +
-    tokenizer.json), its model config JSON with the sha256, package.json and a model card. Documents (and
-    a bi-encoder's queries) are truncated at the model's document length, a doc-only model's query
-    tokenizer at its query length, unless --max-length / --query-length; package.json records both. Refuses to
-    write when the verification fails, and into a folder that is not empty unless --overwrite (which
-    replaces only the files of a previous package there).
+    Exports MODEL_DIR (a model folder, or a SparseEncoder's Hugging Face Hub id) with the signature ML-Commons calls
+    (input_ids and attention_mask -> {"output": [B, vocab]}): a TorchScript trace, or with --format onnx an ONNX
+    graph with dynamic batch and sequence axes run by ONNX Runtime. Checks that the exported and the eager model
+    agree on Korean sentences at other batch sizes and lengths, and writes the flat zip (model .pt/.onnx +
+    tokenizer.json), its model config JSON with the sha256, package.json and a model card. Documents (and a
+    bi-encoder's queries) are truncated at the model's document length, a doc-only model's query tokenizer at its
+    query length, unless --max-length / --query-length; package.json records both. Refuses to write when the
+    verification fails, and into a folder that is not empty unless --overwrite (which replaces only the files of a
+    previous package there).
 
     \b
     Examples:

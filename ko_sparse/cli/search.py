@@ -33,7 +33,10 @@ SNIPPET = 160
     type=click.Path(dir_okay=False, path_type=Path),
     help="Many queries: one per line, or JSONL with text (or query) and an optional id.",
 )
-@model_option("Encode queries with this model folder (default: the one recorded in the index).")
+@model_option(
+    "Encode queries with this model: a folder or a SparseEncoder's Hub id (default: the one recorded in the index).",
+    exists=False,
+)
 @max_length_options(documents=False)
 @click.option(
     "--model-id",
@@ -152,7 +155,7 @@ def build_searcher(client, index_name, mode, query_model: QueryModel, fusion, me
     encoder = None
     if mode != "bm25":
         model_path, model_id = query_model.path, query_model.model_id
-        recorded = Path(meta.model) if meta.model and Path(meta.model).is_dir() else None
+        recorded = recorded_model(meta.model)
         if model_path or (recorded and not model_id):
             encoder = local_query_encoder(model_path or recorded, query_model.query_length or meta.query_length)
         elif model_id or (meta.model_id and not meta.doc_only):
@@ -189,7 +192,16 @@ def seismic_query(client, index_name, meta, encoder, method_parameters):
     return SeismicQuery(meta.seismic, slots, strings, method_parameters or {})
 
 
-def local_query_encoder(model_path: Path, query_length: int | None):
+def recorded_model(name: str | None) -> str | None:
+    """The model an index records, when it is here: a folder, or a Hub id in the Hugging Face cache."""
+    from ko_sparse.model.hub import in_cache
+
+    if name and (Path(name).is_dir() or ("/" in name and in_cache(name))):
+        return name
+    return None
+
+
+def local_query_encoder(model_path: str | Path, query_length: int | None):
     """The model on this machine as the query encoder (``query_length``: None for the model's own); imports
     torch, so only when asked for."""
     from ko_sparse.model.doc_only import load_model

@@ -29,7 +29,9 @@ from ko_sparse.export.token_strings import check_no_collisions, tokenizer_json
 from ko_sparse.export.torchscript import export_torchscript
 from ko_sparse.export.verification import Verification, verify
 from ko_sparse.model.doc_only import SparseModel, load_model
+from ko_sparse.model.hub import model_source
 from ko_sparse.model.idf import IDF_FILE, idf_json, idf_vector
+from ko_sparse.model.splade import own_loop_fits
 from ko_sparse.paths import folder_entries, not_empty
 
 MANIFEST = "package.json"
@@ -161,6 +163,12 @@ def package_model(
     must be new or empty; with ``overwrite``, a previous package there is replaced (see :func:`replaceable`).
     """
     model = load_model(model_dir, max_length, setting="MODEL_DIR", query_length=query_length)
+    if not own_loop_fits(model.encoder):
+        raise PackagingError(
+            f"MODEL_DIR={str(model_dir)!r}: its document vectors are not max-pooled log(1 + ReLU) SPLADE without "
+            "max_active_dims or prompts, which is what the exported SPARSE_ENCODING model computes; bench, "
+            "expand and index --encode local serve it as it is, package cannot yet"
+        )
     max_length = model.lengths.document
     mode = mode or ("doc-only" if model.doc_only else "bi")
     if mode not in MODES:
@@ -171,8 +179,8 @@ def package_model(
         raise PackagingError(f"--format {model_format!r}: expected one of {tuple(FORMATS)}")
     if not 0.0 <= prune_ratio < 1.0:
         raise PackagingError(f"--prune-ratio {prune_ratio}: expected 0 <= ratio < 1")
-    model_dir, output_dir = Path(model_dir), Path(output_dir)
-    name = name or f"ko-sparse-{model_dir.resolve().name}"
+    source, output_dir = model_source(model_dir), Path(output_dir)
+    name = name or f"ko-sparse-{Path(source).name}"
     stale = replaceable(output_dir, planned_files(name, mode), overwrite)
     idf = _idf(model, idf_corpus) if mode == "doc-only" else None
     encoder = model.encoder
@@ -191,7 +199,7 @@ def package_model(
                     output_dir,
                     f"{name}-encoder",
                     "SPARSE_ENCODING",
-                    f"Korean SPLADE document/query encoder from {model_dir.name} (max length {max_length})",
+                    f"Korean SPLADE document/query encoder from {Path(source).name} (max length {max_length})",
                     {f"{name}{exported.suffix}": exported.path, "tokenizer.json": tokenizer_file.encode()},
                     exported.model_format,
                 )
@@ -214,9 +222,7 @@ def package_model(
                 },
             )
         )
-    manifest = Manifest(
-        name, mode, str(model_dir.resolve()), max_length, prune_ratio, artifacts, verification.summary(), query_length
-    )
+    manifest = Manifest(name, mode, source, max_length, prune_ratio, artifacts, verification.summary(), query_length)
     manifest.save(output_dir)
     (output_dir / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
     return manifest, verification

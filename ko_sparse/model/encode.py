@@ -18,6 +18,10 @@ loop because the library's is measurably slower for that use, for reasons it has
   selected on the device and only (values, column ids, row counts) are copied, on a side CUDA stream
   while the next batch's forward runs.
 
+An encoder that computes something else (sum pooling, ``log1p_relu``, ``max_active_dims``, prompts: see
+``own_loop_fits``) is encoded by the library's own ``encode_document`` instead (``library_encode``), so
+every model gives its own vectors.
+
 Precision: on CUDA, when the GPU supports bf16 (``torch.cuda.is_bf16_supported()``), the forward runs
 under bf16 autocast (``bf16=True``, the default; the pooled weights are float32 either way); pass
 ``bf16=False`` for float32. The CPU always runs float32. The batches run through the PyTorch model,
@@ -43,7 +47,7 @@ from transformers import PreTrainedModel
 
 from ko_sparse.model.max_pooled_decoder import MaxPooledDecoder, decoder_bypassed
 from ko_sparse.model.onnx_runtime import OnnxSparseModel
-from ko_sparse.model.splade import mlm_of, splade_max_pool
+from ko_sparse.model.splade import mlm_of, own_loop_fits, splade_max_pool
 
 CHUNK_TEXTS = 2048  # the most texts tokenised and length-sorted together; the first chunks are smaller
 PREFETCH_CHUNKS = 2  # chunks tokenised ahead of the forward passes
@@ -143,6 +147,8 @@ def encode_sparse(
     encoder's model exported to ONNX), ONNX Runtime runs the batches instead of torch.
     """
     texts = list(texts)
+    if onnx is None and not own_loop_fits(encoder):
+        return library_encode(encoder, texts, batch_size, max_length, show_progress)
     mlm = mlm_of(encoder)
     device = next(mlm.parameters()).device
     tokenizer = encoder.tokenizer
@@ -192,6 +198,36 @@ def encode_sparse(
     finally:
         mlm.train(was_training)
     return _assemble(parts, len(texts), mlm.get_output_embeddings().out_features)
+
+
+def library_encode(
+    encoder: SparseEncoder,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int | None = None,
+    show_progress: bool = False,
+    query: bool = False,
+) -> sp.csr_matrix:
+    """``encoder.encode_document`` (``encode_query`` when ``query``) truncated at ``max_length``, as CSR."""
+    texts = list(texts)
+    if not texts:
+        return sp.csr_matrix((0, mlm_of(encoder).get_output_embeddings().out_features), dtype=np.float32)
+    encode = encoder.encode_query if query else encoder.encode_document
+    kept = encoder.max_seq_length
+    encoder.max_seq_length = max_length or kept
+    try:
+        vectors = encode(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_sparse_tensor=True,
+            save_to_cpu=True,
+        ).coalesce()
+    finally:
+        encoder.max_seq_length = kept
+    rows, cols = vectors.indices().numpy()
+    values = vectors.values().float().numpy()
+    return sp.csr_matrix((values, (rows, cols)), shape=tuple(vectors.shape), dtype=np.float32)
 
 
 def _torch_batches(

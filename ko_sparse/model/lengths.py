@@ -2,7 +2,8 @@
 
 ``ko-sparse train`` writes ``ko_sparse_lengths.json`` next to the saved model; ``package``, ``bench``,
 ``index``, ``search`` and ``expand`` truncate at these lengths unless told otherwise. A model without the
-record (an older one, or any SparseEncoder) falls back to its ``max_seq_length`` for both.
+record (an older one, or any SparseEncoder) falls back to its ``max_seq_length`` for both. A model given by
+Hub id has its record read from the Hub (or its cache) like its other files.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ class Lengths:
         return replace(self, document=document or self.document, query=query or self.query)
 
 
-def recorded_lengths(folder: str | Path, fallback: int) -> Lengths:
-    """The lengths recorded in ``folder``, else ``fallback`` (the model's ``max_seq_length``) for both."""
-    path = Path(folder, LENGTHS_FILE)
-    if not path.is_file():
+def recorded_lengths(model: str | Path, fallback: int) -> Lengths:
+    """The lengths recorded with ``model`` (a folder or a Hub id), else ``fallback`` (its ``max_seq_length``)."""
+    from ko_sparse.model.hub import model_file
+
+    found = model_file(str(model), LENGTHS_FILE)
+    if found is None:
         return Lengths(fallback, fallback)
+    path = Path(found)
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         return Lengths(int(stored["document"]), int(stored["query"]))

@@ -5,12 +5,15 @@ A ko-sparse model *is* a ``sentence_transformers.SparseEncoder`` (``Transformer`
 saves and encodes the same vectors. Special tokens never get weight: their MLM decoder bias is set to
 ``SPECIAL_TOKEN_BIAS``, which keeps their logits negative, so ReLU zeroes them in every runtime that
 executes the weights (sentence-transformers, TorchScript, ML-Commons) without custom code.
+
+A saved SparseEncoder, by folder or Hub id, is loaded by sentence-transformers itself and left as it
+is (:func:`load_sparse_encoder`): whether a name is one is read from its ``modules.json`` as the library
+resolves it (a folder, or the Hub / its cache), never from a local path alone.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from sentence_transformers import SparseEncoder
@@ -20,7 +23,7 @@ from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING
 
 from ko_sparse.errors import ModelLoadError
-from ko_sparse.model.hub import check_model_source
+from ko_sparse.model.hub import check_model_source, model_file
 
 SPECIAL_TOKEN_BIAS = -1.0e4
 DEFAULT_BASE_MODEL = "skt/A.X-Encoder-base"
@@ -59,13 +62,12 @@ def suppress_special_tokens(mlm: PreTrainedModel, token_ids: list[int]) -> None:
         bias[token_ids] = SPECIAL_TOKEN_BIAS
 
 
-def is_saved_encoder(path: str | os.PathLike) -> bool:
-    """True when ``path`` holds a saved sentence-transformers model (``modules.json``)."""
-    return (Path(path) / "modules.json").is_file()
+def is_saved_encoder(name: str | os.PathLike) -> bool:
+    """True when model ``name`` (a folder or a Hub id) is a saved sentence-transformers model (``modules.json``)."""
+    return model_file(str(name), "modules.json") is not None
 
 
 def _check_masked_lm(base_model: str, setting: str) -> None:
-    check_model_source(base_model, setting)
     try:
         config = AutoConfig.from_pretrained(base_model)
     except (OSError, ValueError) as error:
@@ -86,37 +88,70 @@ def load_encoder(
     attn_implementation: str | None = None,
     setting: str = "model.base_model",
 ) -> SparseEncoder:
-    """Load a saved ko-sparse / SparseEncoder model, or build a fresh one from any HF masked LM.
+    """A SPLADE encoder to train or rank with: a saved ko-sparse / SparseEncoder model (folder or Hub id) of
+    the max-pooled SPLADE layout, or a fresh one built on any HF masked LM; special tokens suppressed.
 
     ``setting`` names the option the path came from, for error messages.
     """
     name_or_path = str(name_or_path)
-    model_kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    check_model_source(name_or_path, setting)
     if is_saved_encoder(name_or_path):
-        encoder = SparseEncoder(name_or_path, device="cpu", model_kwargs=model_kwargs)
+        encoder = load_sparse_encoder(name_or_path, setting, attn_implementation)
         _check_splade_layout(encoder, name_or_path)
         if max_length is not None:
             encoder.max_seq_length = max_length
     else:
-        _check_masked_lm(name_or_path, setting)
-        transformer = Transformer(
-            name_or_path, transformer_task="fill-mask", max_seq_length=max_length, model_kwargs=model_kwargs
-        )
-        encoder = SparseEncoder(modules=[transformer, SpladePooling("max", "relu")], device="cpu")
+        encoder = splade_on_masked_lm(name_or_path, setting, max_length, attn_implementation)
     suppress_special_tokens(mlm_of(encoder), special_token_ids(encoder.tokenizer))
     return encoder
 
 
+def load_sparse_encoder(name: str, setting: str, attn_implementation: str | None = None) -> SparseEncoder:
+    """``SparseEncoder(name)``: a saved model (folder or Hub id) as sentence-transformers loads it, unchanged."""
+    model_kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        return SparseEncoder(name, device="cpu", model_kwargs=model_kwargs)
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelLoadError(
+            f"{setting}={name!r} could not be loaded as a sentence-transformers SparseEncoder "
+            f"({error.__class__.__name__}: {error})"
+        ) from error
+
+
+def splade_on_masked_lm(
+    name: str, setting: str, max_length: int | None = None, attn_implementation: str | None = None
+) -> SparseEncoder:
+    """A SPLADE encoder (``SpladePooling(max, relu)``) built on masked LM ``name``, which is no SparseEncoder."""
+    _check_masked_lm(name, setting)
+    model_kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    transformer = Transformer(name, transformer_task="fill-mask", max_seq_length=max_length, model_kwargs=model_kwargs)
+    return SparseEncoder(modules=[transformer, SpladePooling("max", "relu")], device="cpu")
+
+
+def splade_modules(modules: list[torch.nn.Module]) -> bool:
+    """True for a vocabulary-sized SPLADE pipeline: a fill-mask transformer, then ``SpladePooling``."""
+    return (
+        len(modules) == 2
+        and getattr(modules[0], "transformer_task", None) == "fill-mask"
+        and isinstance(modules[1], SpladePooling)
+    )
+
+
+def is_max_splade(modules: list[torch.nn.Module]) -> bool:
+    """True when the modules compute what ko-sparse's own encoding loop and export compute:
+    ``max_l log(1 + ReLU(logits))`` over a fill-mask transformer."""
+    return splade_modules(modules) and modules[1].pooling_strategy == "max" and modules[1].activation_function == "relu"
+
+
+def own_loop_fits(encoder: SparseEncoder) -> bool:
+    """True when ko-sparse's loop (``encode_sparse``) and export give ``encoder``'s own vectors: the max-pooled
+    SPLADE layout, no ``max_active_dims`` and no prompts; otherwise the library's ``encode`` must run."""
+    return is_max_splade(list(encoder)) and encoder.max_active_dims is None and not any(encoder.prompts.values())
+
+
 def _check_splade_layout(encoder: SparseEncoder, path: str) -> None:
     modules = list(encoder)
-    pooling = modules[-1] if modules else None
-    if (
-        len(modules) != 2
-        or getattr(modules[0], "transformer_task", None) != "fill-mask"
-        or not isinstance(pooling, SpladePooling)
-        or pooling.pooling_strategy != "max"
-        or pooling.activation_function != "relu"
-    ):
+    if not is_max_splade(modules):
         raise ModelLoadError(
             f"{path} is a SparseEncoder but not a max-pooled SPLADE model "
             f"(found {[type(m).__name__ for m in modules]}); "

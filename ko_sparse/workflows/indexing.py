@@ -25,6 +25,7 @@ from ko_sparse.data.documents import BadRow, CorpusReader, Document, Fields, str
 from ko_sparse.errors import Interrupted
 from ko_sparse.export.package import Manifest
 from ko_sparse.model.doc_only import SparseModel
+from ko_sparse.model.hub import model_folder, model_source
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
@@ -291,9 +292,9 @@ def local_meta(model_path: Path, model: SparseModel, pruning: Pruning | None, mo
     """What an index encoded here records: the model folder's hash, its vocabulary's, and its lengths."""
     return IndexMeta(
         encode="local",
-        encoder=f"sha256:{model_fingerprint(model_path)}",
+        encoder=f"sha256:{model_fingerprint(model_folder(model_path))}",
         vocabulary=vocabulary_fingerprint(token_strings(model.encoder.tokenizer)),
-        model=str(model_path.resolve()),
+        model=model_source(model_path),
         doc_only=model.doc_only,
         pruning=pruning.label if pruning else None,
         max_length=model.lengths.document,
@@ -325,7 +326,7 @@ def pipeline_meta(
         encode="pipeline",
         encoder=f"ml-commons:{model_id}:{info.get('model_content_hash_value', '')}",
         vocabulary=vocabulary_fingerprint(token_strings(model.encoder.tokenizer)) if model else None,
-        model=str(model_path.resolve()) if model_path else info.get("name"),
+        model=model_source(model_path) if model_path else info.get("name"),
         model_id=model_id,
         doc_only=model.doc_only if model else False,
         pruning=pruning.label if pruning else None,
