@@ -4,9 +4,12 @@ BM25: the morpheme field of :mod:`ko_sparse.opensearch.corpus_index` (``nori`` w
 it, else the embedded engine's kiwipiepy morphemes in a ``whitespace``-analysed field). Sparse: a
 ``rank_features`` field, filled with vectors encoded here (queried with ``neural_sparse``
 ``query_tokens``), or by the registered model's ingest pipeline (``--model-id``; queried with the
-model id). Cluster-side hybrid: the sparse index also holds the morphemes, and neural-search's
-``hybrid`` query fuses both on the cluster (reciprocal rank fusion, the same k = 60 as the embedded
-hybrid). Indices have :func:`ko_sparse.opensearch.corpus_index.index_body`'s layout (no ``_meta``: they are
+model id). Dense: a ``knn_vector`` field (k-NN plugin) filled with rows encoded here, queried with
+``knn``, exactly: no HNSW graph is built, so every vector is scored, as the embedded engine does (a
+benchmark compares models, not an approximation's recall). Cluster-side hybrid: one index holds every
+part's field (the sparse index, else the dense one, also holds the morphemes and the dense rows), and
+neural-search's ``hybrid`` query fuses them on the cluster (reciprocal rank fusion, the same k = 60 as
+the embedded hybrid). Indices have :func:`ko_sparse.opensearch.corpus_index.index_body`'s layout (no ``_meta``: they are
 the run's own), are created fresh and deleted afterwards unless ``keep``.
 """
 
@@ -19,7 +22,15 @@ from dataclasses import dataclass
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
 
-from ko_sparse.bench.systems import EmbeddedSparse, IndexStats, Matches, SearchOutput, timed_search
+from ko_sparse.bench.systems import (
+    EmbeddedDense,
+    EmbeddedSparse,
+    IndexStats,
+    Matches,
+    SearchOutput,
+    hybrid_name,
+    timed_search,
+)
 from ko_sparse.errors import ClusterError
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkWriter
@@ -31,6 +42,7 @@ from ko_sparse.opensearch.search import contributions, ensure_hybrid_pipeline, h
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 BULK_BATCH = 200
+DENSE = "dense"  # the knn_vector field
 
 
 class BulkIndexError(ClusterError):
@@ -58,6 +70,27 @@ def bulk_index(client: OpenSearch, index: str, documents, total: int, pipeline: 
 
 def index_size(client: OpenSearch, index: str) -> int:
     return client.indices.stats(index=index, metric="store")["indices"][index]["total"]["store"]["size_in_bytes"]
+
+
+def with_dense(body: dict, dimension: int) -> dict:
+    """``body`` (:func:`index_body`'s layout) with the ``knn_vector`` field: cosine similarity (the rows are
+    normalised, so inner product would rank the same; cosinesimil's score ``(1 + cos) / 2`` maps back to the
+    cosine exactly), faiss HNSW as a production index would map it, but no graph built (``approximate_threshold``
+    -1): each ``knn`` query scores every vector exactly."""
+    body["settings"] |= {"index.knn": True, "index.knn.advanced.approximate_threshold": -1}
+    body["mappings"]["_source"]["excludes"].append(DENSE)
+    body["mappings"]["properties"][DENSE] = {
+        "type": "knn_vector",
+        "dimension": dimension,
+        "space_type": "cosinesimil",
+        "method": {"name": "hnsw", "engine": "faiss"},
+    }
+    return body
+
+
+def cosine(score: float) -> float:
+    """The cosine behind a cosinesimil ``_score`` (``(1 + cos) / 2``)."""
+    return 2.0 * score - 1.0
 
 
 def explained_hits(client: OpenSearch, index: str, query: dict, doc_ids: list[str]) -> Matches:
@@ -144,11 +177,13 @@ class OpenSearchSparse:
         local: EmbeddedSparse,
         model_id: str | None = None,
         morphemes: MorphemeField | None = None,
+        dense: EmbeddedDense | None = None,
     ) -> None:
         self.client = client
         self.local = local
         self.model_id = model_id
         self.morphemes = morphemes
+        self.dense = dense
         self.name = local.name
         self.target = ClusterIndex(client, index, pipeline=f"{index}-pipeline" if model_id else None)
         self.strings = token_strings(local.encoder.tokenizer)
@@ -163,6 +198,13 @@ class OpenSearchSparse:
                 source[MORPHEMES] = value
         morphemes = self.morphemes or MorphemeField(has_nori(self.client))
         body = index_body(None, morphemes, None, 1)
+        dense_seconds = 0.0  # the dense rows' encoding, when done here: the dense system's cost, not this one's
+        if self.dense is not None:
+            encoded_before = self.dense.doc_ids == list(corpus)
+            dense_seconds = 0.0 if encoded_before else self.dense.index(corpus).seconds
+            body = with_dense(body, self.dense.encoder.dimension)
+            for source, row in zip(sources, self.dense.vectors, strict=True):
+                source[DENSE] = row.tolist()
         if self.model_id:
             pruning = self.local.pruning
             self.client.ingest.put_pipeline(
@@ -184,7 +226,8 @@ class OpenSearchSparse:
             )
             bulk_index(self.client, self.target.name, documents, len(corpus))
             details = {**stats.details, "encoded_by": "ko-sparse (pre-encoded rank_features)"}
-        seconds = time.perf_counter() - start + (0.0 if self.model_id else self.local.shared_encoding_seconds)
+        seconds = time.perf_counter() - start - dense_seconds
+        seconds += 0.0 if self.model_id else self.local.shared_encoding_seconds
         return IndexStats(len(corpus), seconds, index_size(self.client, self.target.name), details)
 
     def query(self, text: str, reserve: int = 0) -> dict:
@@ -217,33 +260,97 @@ class OpenSearchSparse:
         return {} if clause is None else explained_hits(self.client, self.target.name, clause, doc_ids)
 
 
-class OpenSearchHybrid:
-    """BM25 and a sparse model fused on the cluster: neural-search's ``hybrid`` query over the sparse system's
-    index (which holds the morphemes too) through a reciprocal-rank-fusion search pipeline."""
+class OpenSearchDense:
+    """``knn_vector`` + ``knn``, exact (see :func:`with_dense`), rows encoded by the local dense system; scores
+    are reported as the cosine, as the embedded engine's. With ``morphemes`` the index also holds the BM25
+    field, for :class:`OpenSearchHybrid`."""
 
-    def __init__(self, sparse: OpenSearchSparse, fusion: str = "rrf") -> None:
-        if sparse.morphemes is None:
-            raise ValueError("the sparse system must index the morphemes too (morphemes=...)")
-        self.sparse = sparse
-        self.fusion = fusion
-        self.name = sparse.name.replace("sparse", "hybrid-cluster", 1)
+    def __init__(
+        self, client: OpenSearch, index: str, local: EmbeddedDense, morphemes: MorphemeField | None = None
+    ) -> None:
+        self.client = client
+        self.local = local
+        self.morphemes = morphemes
+        self.name = local.name
+        self.target = ClusterIndex(client, index)
 
     def index(self, corpus: dict[str, str]) -> IndexStats:
-        """Nothing to build: it searches the sparse system's index."""
-        self.pipeline = ensure_hybrid_pipeline(self.sparse.client, self.fusion)
-        size = index_size(self.sparse.client, self.sparse.target.name)
-        return IndexStats(len(corpus), 0.0, size, {"index": f"shared with {self.sparse.name}", "fusion": self.fusion})
+        start = time.perf_counter()
+        encoded_before = self.local.doc_ids == list(corpus)  # by a sparse index holding the dense rows too
+        stats = self.local.index(corpus)
+        morphemes = self.morphemes or MorphemeField(has_nori(self.client))
+        self.client.indices.create(
+            index=self.target.name, body=with_dense(index_body(None, morphemes, None, 1), self.local.encoder.dimension)
+        )
+        values = self.morphemes.values(list(corpus.values())) if self.morphemes is not None else None
+        documents = (
+            (doc_id, {DENSE: self.local.vectors[row].tolist(), **({MORPHEMES: values[row]} if values else {})})
+            for row, doc_id in enumerate(corpus)
+        )
+        bulk_index(self.client, self.target.name, documents, len(corpus))
+        details = {**stats.details, "search": "OpenSearch knn_vector, exact (cosinesimil, no HNSW graph built)"}
+        seconds = time.perf_counter() - start + (stats.seconds if encoded_before else 0.0)
+        return IndexStats(len(corpus), seconds, index_size(self.client, self.target.name), details)
 
-    def clauses(self, text: str) -> list[dict]:
-        morphemes = self.sparse.morphemes
-        sparse = self.sparse.clause(text, reserve=hybrid_reserve(morphemes.clauses(text)))
-        return [morphemes.query(text), *([sparse] if sparse else [])]
+    def clause(self, text: str, k: int) -> dict:
+        return {"knn": {DENSE: {"vector": self.local.encode_query(text).tolist(), "k": k}}}
 
     def search(self, queries: dict[str, str], k: int) -> SearchOutput:
         def one(text: str) -> dict[str, float]:
-            hits = self.sparse.client.search(
-                index=self.sparse.target.name,
-                body={"size": k, "_source": False, "query": hybrid_query(self.clauses(text), k)},
+            body = {"size": k, "_source": False, "query": self.clause(text, k)}
+            hits = self.client.search(index=self.target.name, body=body)["hits"]["hits"]
+            return {hit["_id"]: cosine(hit["_score"]) for hit in hits}
+
+        return timed_search(queries, one)
+
+    def explain(self, text: str, doc_ids: list[str]) -> Matches:
+        return self.local.explain(text, doc_ids)
+
+
+class OpenSearchHybrid:
+    """BM25, a sparse model and a dense model (any two or all three) fused on the cluster: neural-search's
+    ``hybrid`` query over one index holding every part's field (the sparse system's, else the dense one's)
+    through a reciprocal-rank-fusion search pipeline."""
+
+    def __init__(
+        self,
+        sparse: OpenSearchSparse | None = None,
+        fusion: str = "rrf",
+        dense: OpenSearchDense | None = None,
+        bm25: bool = True,
+    ) -> None:
+        host = sparse if sparse is not None else dense
+        if host is None or [bm25, sparse is not None, dense is not None].count(True) < 2:
+            raise ValueError("a hybrid fuses at least two of bm25, sparse and dense")
+        if bm25 and host.morphemes is None:
+            raise ValueError("the index must hold the morphemes too (morphemes=...)")
+        if sparse is not None and dense is not None and sparse.dense is not dense.local:
+            raise ValueError("the sparse system's index must hold the dense rows too (dense=...)")
+        self.host, self.sparse, self.dense, self.bm25, self.fusion = host, sparse, dense, bm25, fusion
+        parts = [*(["bm25"] if bm25 else []), *(system.name for system in (sparse, dense) if system is not None)]
+        self.name = hybrid_name(parts, "hybrid-cluster")
+
+    def index(self, corpus: dict[str, str]) -> IndexStats:
+        """Nothing to build: it searches the sparse (else the dense) system's index."""
+        self.pipeline = ensure_hybrid_pipeline(self.host.client, self.fusion)
+        size = index_size(self.host.client, self.host.target.name)
+        return IndexStats(len(corpus), 0.0, size, {"index": f"shared with {self.host.name}", "fusion": self.fusion})
+
+    def token_clauses(self, text: str) -> list[dict]:
+        """The BM25 and sparse clauses (those whose matched tokens can be explained)."""
+        clauses = [self.host.morphemes.query(text)] if self.bm25 else []
+        if self.sparse is not None:
+            reserve = hybrid_reserve(self.sparse.morphemes.clauses(text)) if self.bm25 else 0
+            sparse = self.sparse.clause(text, reserve=reserve)
+            clauses += [sparse] if sparse else []
+        return clauses
+
+    def search(self, queries: dict[str, str], k: int) -> SearchOutput:
+        def one(text: str) -> dict[str, float]:
+            clauses = [*self.token_clauses(text), *([self.dense.clause(text, k)] if self.dense else [])]
+            hits = self.host.client.search(
+                index=self.host.target.name,
+                body={"size": k, "_source": False, "query": hybrid_query(clauses, k)},
                 params={"search_pipeline": self.pipeline},
             )["hits"]["hits"]
             return {hit["_id"]: hit["_score"] for hit in hits}
@@ -251,9 +358,9 @@ class OpenSearchHybrid:
         return timed_search(queries, one)
 
     def explain(self, text: str, doc_ids: list[str]) -> Matches:
-        """The tokens each side matched (the fused score itself is computed from ranks)."""
+        """The tokens the BM25 and sparse sides matched (the fused score itself is computed from ranks)."""
         return explained_hits(
-            self.sparse.client, self.sparse.target.name, {"bool": {"should": self.clauses(text)}}, doc_ids
+            self.host.client, self.host.target.name, {"bool": {"should": self.token_clauses(text)}}, doc_ids
         )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import ir_measures
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ko_sparse.bench.systems import IndexStats, Matches, Run, SearchOutput, System, reciprocal_rank_fusion
+from ko_sparse.bench.systems import IndexStats, Matches, Run, SearchOutput, System, fuse_runs, hybrid_name
 from ko_sparse.data.retrieval_sets import RetrievalSet
 from ko_sparse.evaluation.metrics import per_query
 
@@ -21,6 +22,7 @@ MEASURES = {
     "ndcg@10": ir_measures.nDCG @ 10,
 }
 BASELINE = "bm25"
+KINDS = ("bm25", "sparse", "dense")  # what a fusion combines, in the order its name lists them
 DEPTH = 100
 EXPLAINED = 10  # top hits per query whose matched tokens the HTML report shows
 
@@ -64,10 +66,23 @@ def paired_t_test(system: SystemResult, baseline: SystemResult) -> dict[str, flo
     return p_values
 
 
-def fuse(first: SearchOutput, second: SearchOutput, depth: int) -> SearchOutput:
-    """Hybrid: reciprocal rank fusion; its latency is the two searches one after the other."""
-    latencies = [a + b for a, b in zip(first.latencies_ms, second.latencies_ms, strict=True)]
-    return SearchOutput(reciprocal_rank_fusion(first.run, second.run, depth), latencies)
+def fuse(*outputs: SearchOutput, depth: int) -> SearchOutput:
+    """Hybrid: reciprocal rank fusion; its latency is the searches one after the other."""
+    latencies = [sum(parts) for parts in zip(*(output.latencies_ms for output in outputs), strict=True)]
+    return SearchOutput(fuse_runs([output.run for output in outputs], depth), latencies)
+
+
+def kind(name: str) -> str | None:
+    """Which of :data:`KINDS` a system is (None for what no fusion takes: a pruned variant, a cluster hybrid)."""
+    if name == BASELINE:
+        return BASELINE
+    prefix = name.split("[", 1)[0]
+    return prefix if prefix in ("sparse", "dense") and "|" not in name else None
+
+
+def fusion_parts(names: list[str], fusion: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The systems a fusion of ``fusion``'s kinds combines: every choice of one system of each kind."""
+    return list(itertools.product(*([name for name in names if kind(name) == part] for part in fusion)))
 
 
 def top(run: Run, qid: str, n: int = EXPLAINED) -> list[str]:
@@ -87,8 +102,16 @@ def explain(dataset: RetrievalSet, run: Run, *systems: System) -> dict[str, Matc
     return matches
 
 
-def run_benchmark(dataset: RetrievalSet, systems: list[System], hybrid: bool, depth: int = DEPTH) -> list[SystemResult]:
-    """Every system in turn; ``hybrid`` adds BM25 + each sparse system fused by reciprocal rank.
+def run_benchmark(
+    dataset: RetrievalSet,
+    systems: list[System],
+    hybrid: bool = False,
+    depth: int = DEPTH,
+    fusions: tuple[tuple[str, ...], ...] = (),
+) -> list[SystemResult]:
+    """Every system in turn, then the fusions by reciprocal rank: ``hybrid`` adds BM25 + each (unpruned)
+    sparse system; each of ``fusions`` (kinds of :data:`KINDS`, e.g. ``("bm25", "dense")``) one hybrid per
+    choice of one system of each kind.
 
     On a perturbed set every system also answers the clean queries, for the drop.
     """
@@ -101,14 +124,14 @@ def run_benchmark(dataset: RetrievalSet, systems: list[System], hybrid: bool, de
         results[-1].matches = explain(dataset, outputs[system.name].run, system)
         if clean is not None:
             clean_outputs[system.name] = system.search(clean.queries, depth)
-    if hybrid and BASELINE in outputs:
-        for name in [n for n in outputs if n.startswith("sparse") and "|" not in n]:  # unpruned models
-            hybrid_name = name.replace("sparse", "hybrid", 1)
-            outputs[hybrid_name] = fuse(outputs[BASELINE], outputs[name], depth)
-            results.append(score(dataset, hybrid_name, outputs[hybrid_name], None))
-            results[-1].matches = explain(dataset, outputs[hybrid_name].run, by_name[BASELINE], by_name[name])
-            if clean is not None:
-                clean_outputs[hybrid_name] = fuse(clean_outputs[BASELINE], clean_outputs[name], depth)
+    wanted = dict.fromkeys([*([(BASELINE, "sparse")] if hybrid else []), *fusions])
+    for parts in [parts for fusion in wanted for parts in fusion_parts(list(outputs), fusion)]:
+        name = hybrid_name(list(parts))
+        outputs[name] = fuse(*(outputs[part] for part in parts), depth=depth)
+        results.append(score(dataset, name, outputs[name], None))
+        results[-1].matches = explain(dataset, outputs[name].run, *(by_name[part] for part in parts))
+        if clean is not None:
+            clean_outputs[name] = fuse(*(clean_outputs[part] for part in parts), depth=depth)
     if clean is not None:
         for result in results:
             result.clean_metrics = score(clean, result.name, clean_outputs[result.name], None).metrics

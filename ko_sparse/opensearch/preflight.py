@@ -11,9 +11,11 @@ from ko_sparse.errors import ClusterError
 
 ML_PLUGIN = "opensearch-ml"
 NEURAL_PLUGIN = "opensearch-neural-search"
+KNN_PLUGIN = "opensearch-knn"
 PLUGIN_USES = {
     ML_PLUGIN: "ML-Commons, which registers, deploys and runs models",
     NEURAL_PLUGIN: "neural-search, which runs the sparse_encoding ingest processor and the neural_sparse query",
+    KNN_PLUGIN: "k-NN, which stores knn_vector fields and runs the knn query (dense retrievers)",
 }
 LOCAL_FILE = "plugins.ml_commons.allow_registering_model_via_local_file"
 ONLY_ML_NODE = "plugins.ml_commons.only_run_on_ml_node"
