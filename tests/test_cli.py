@@ -218,8 +218,9 @@ def test_every_documented_bench_command_passes_the_systems_check(line):
     words = shlex.split(line)
     systems = next((words[i + 1] for i, word in enumerate(words) if word == "--systems"), "bm25,sparse,hybrid")
     models = tuple(words[i + 1] for i, word in enumerate(words) if word == "--model")
+    dense_models = tuple(words[i + 1] for i, word in enumerate(words) if word == "--dense-model")
     if "--list" not in words:
-        chosen_systems(systems, models)
+        chosen_systems(systems, models, dense_models)
 
 
 SHARED_OPTIONS = {

@@ -11,7 +11,8 @@ from ko_sparse.opensearch.undo import Undo
 
 PRUNE_TYPES = ("none", "max_ratio", "alpha_mass", "top_k", "abs_value")
 # Documents per ML-Commons predict call of the sparse_encoding processor (OpenSearch >= 2.16; neural-search's
-# default is 1, a call per document). Measured with `python -m benchmarks opensearch`: docs/speed.md.
+# default is 1, a call per document). `python -m benchmarks opensearch` measured no gain on one node with the
+# tiny model (docs/speed.md): a batch saves per-call overhead, small within one node; remote ML nodes not measured.
 INGEST_BATCH_SIZE = 16
 
 
