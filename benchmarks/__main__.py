@@ -29,6 +29,7 @@ BENCHMARKS = {  # name -> module with main(argv); ``all`` runs them in this orde
 OTHERS = {
     "index_scale": "benchmarks.index_scale",
     "seismic_ids": "benchmarks.seismic_ids",
+    "significance": "benchmarks.significance",
     "table": "benchmarks.table",
     "gpu": "benchmarks.gpu",
     "gpu_profile": "benchmarks.gpu_profile",

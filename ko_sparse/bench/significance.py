@@ -9,9 +9,9 @@ Two tests on the per-query scores (nDCG@10 by default), both two-sided:
   recommend it for IR. Exact when 2^queries <= ``RESAMPLES``, else ``RESAMPLES`` random swaps from a fixed
   seed (repeatable), with the p-value counted as ``scipy.stats.permutation_test`` counts it (exact: the share
   of assignments at least as extreme; random: (hits + 1) / (resamples + 1)). Written here with NumPy because
-  ``permutation_test(permutation_type="samples")`` took a median 40.7 s (30.2-64.9, 3 runs) for one pair of
-  5,000 queries where this takes 2.37 s (2.31-2.48), on a shared 2-core machine, and a report compares every
-  pair; the tests check it against SciPy's.
+  ``permutation_test(permutation_type="samples")`` is 8.6x slower (8.1x-9.5x) with the same resamples on 1,000
+  queries (``python -m benchmarks significance --quick``, docs/speed.md), and a report compares every pair;
+  the tests check it against SciPy's.
 
 Both p-values are NaN when the two systems score every query the same.
 """
