@@ -8,15 +8,18 @@
 #   opensearch/local.sh env    [--profile NAME] [--user USER]   the exports a client needs: eval "$(...)"
 #   opensearch/local.sh purge  [--profile NAME]   stop, then delete the nodes' data, logs and certificates
 #   opensearch/local.sh home   [--profile NAME]   the assembled OpenSearch home
-#   opensearch/local.sh pid    [--profile NAME]   the pid of the profile's first node, or exit 3
+#   opensearch/local.sh pid    [--profile NAME] [--node NAME]   the pid of the first (or named) node, or exit 3
+#   opensearch/local.sh nodes  [--profile NAME]   each node's name, roles, URL and pid ("-" when down)
 #
 # Profiles (ports: KO_SPARSE_OPENSEARCH_PORT and KO_SPARSE_OPENSEARCH_TRANSPORT_PORT move the first node's):
 #   default     OpenSearch 3.6.0, one node on http://127.0.0.1:9200, no security, models on the data node
 #   secure      OpenSearch 2.19.1 with the security plugin on https://127.0.0.1:9250 (transport 9350):
 #               a CA and node certificate made with openssl at first start, users admin (all_access) and
 #               ko-sparse-reader (reads and searches, cannot register models), model access control on
-#   ml-cluster  OpenSearch 3.6.0 as two nodes: cluster-manager/data on http://127.0.0.1:9260 and a
-#               dedicated ML node on :9261 (transport 9360-9361); only_run_on_ml_node is true
+#   ml-cluster  OpenSearch 3.6.0 as four nodes: three cluster-manager-eligible data nodes on
+#               http://127.0.0.1:9260, :9262 and :9263, and a dedicated ML node on :9261 (transport
+#               9360-9363); only_run_on_ml_node is true; new indices get 3 shards and 1 replica (a template),
+#               so one data node can be lost (kill -9) and `start` brings it back into the cluster
 #
 # OpenSearch refuses to run as root. Started by root, the nodes run as the system user
 # KO_SPARSE_OPENSEARCH_USER (created if missing), which can write only its nodes' data, logs and run
@@ -47,12 +50,15 @@ COMMAND=${1:-}
 [ $# -gt 0 ] && shift
 PROFILE=default
 ENV_USER=
+NODE_NAME=
 while [ $# -gt 0 ]; do
   case $1 in
     --profile) [ $# -ge 2 ] || usage; PROFILE=$2; shift 2 ;;
     --profile=*) PROFILE=${1#*=}; shift ;;
     --user) [ $# -ge 2 ] || usage; ENV_USER=$2; shift 2 ;;
     --user=*) ENV_USER=${1#*=}; shift ;;
+    --node) [ $# -ge 2 ] || usage; NODE_NAME=$2; shift 2 ;;
+    --node=*) NODE_NAME=${1#*=}; shift ;;
     *) usage ;;
   esac
 done
@@ -92,7 +98,8 @@ case $PROFILE in
     FIRST_PORT=${KO_SPARSE_OPENSEARCH_PORT:-9250} FIRST_TRANSPORT=${KO_SPARSE_OPENSEARCH_TRANSPORT_PORT:-9350}
     HEAP=${KO_SPARSE_OPENSEARCH_HEAP:-1g} ;;
   ml-cluster)
-    NODE_NAMES=(ko-sparse-manager ko-sparse-ml) NODE_ROLES=("cluster_manager, data, ingest" "ml")
+    NODE_NAMES=(ko-sparse-data-1 ko-sparse-ml ko-sparse-data-2 ko-sparse-data-3)
+    NODE_ROLES=("cluster_manager, data, ingest" "ml" "cluster_manager, data, ingest" "cluster_manager, data, ingest")
     FIRST_PORT=${KO_SPARSE_OPENSEARCH_PORT:-9260} FIRST_TRANSPORT=${KO_SPARSE_OPENSEARCH_TRANSPORT_PORT:-9360}
     HEAP=${KO_SPARSE_OPENSEARCH_HEAP:-1g} ;;
 esac
@@ -595,11 +602,16 @@ start() {
 }
 
 # One data node cannot hold replicas, and cluster.default_number_of_replicas does not reach indices created
-# with explicit settings (seen on 3.6.0): a catch-all template keeps every new index green.
+# with explicit settings (seen on 3.6.0): a catch-all template keeps every new index green. The ml-cluster
+# profile's template gives new indices 3 shards and 1 replica instead (explicit settings still win).
 replicas_template() {
-  cluster_curl -X PUT "$URL/_index_template/ko-sparse-single-node" -H 'Content-Type: application/json' \
-    -d '{"index_patterns": ["*"], "priority": 0, "template": {"settings": {"number_of_replicas": 0}}}' \
-    | grep -q '"acknowledged":true' || die "could not install the single-node index template"
+  local name=ko-sparse-single-node settings='{"number_of_replicas": 0}'
+  if [ "$PROFILE" = ml-cluster ]; then
+    name=ko-sparse-cluster settings='{"number_of_shards": 3, "number_of_replicas": 1}'
+  fi
+  cluster_curl -X PUT "$URL/_index_template/$name" -H 'Content-Type: application/json' \
+    -d "{\"index_patterns\": [\"*\"], \"priority\": 0, \"template\": {\"settings\": $settings}}" \
+    | grep -q '"acknowledged":true' || die "could not install the index template $name"
 }
 
 stop_node() {
@@ -649,6 +661,19 @@ print_env() {
     "$URL" "$user" "$password" "$TLS_DIR/root-ca.pem"
 }
 
+node_index() {
+  local i
+  for i in "${!NODE_NAMES[@]}"; do [ "${NODE_NAMES[$i]}" = "$1" ] && { echo "$i"; return 0; }; done
+  die "no node '$1' in the $PROFILE profile (${NODE_NAMES[*]})"
+}
+
+list_nodes() {
+  local i
+  for i in "${!NODE_NAMES[@]}"; do
+    printf '%s\t%s\t%s\t%s\n' "${NODE_NAMES[$i]}" "${NODE_ROLES[$i]:-all}" "$(node_url "$i")" "$(node_pid "$i" || echo -)"
+  done
+}
+
 purge() {
   local i instance
   stop
@@ -668,6 +693,7 @@ case "$COMMAND" in
   env) print_env ;;
   purge) purge ;;
   home) echo "$NODE_HOME" ;;
-  pid) node_pid 0 || exit 3 ;;
+  pid) node_pid "$(node_index "${NODE_NAME:-${NODE_NAMES[0]}}")" || exit 3 ;;
+  nodes) list_nodes ;;
   *) usage ;;
 esac

@@ -116,7 +116,11 @@ if TYPE_CHECKING:
     "and searched approximately once it holds approximate_threshold documents (slow for large indices). The "
     "index is then warmed up (neural-search's warm-up API) either way.",
 )
-@click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1), help="Shards of a new index.")
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    help="Shards of a new index (default: what the cluster's index templates give, else 1).",
+)
 @click.option("--resume", is_flag=True, help="Continue a run that stopped (Ctrl-C, a crash, the node going away).")
 @click.option("--restart", is_flag=True, help="Start from the first row even if an earlier run stopped midway.")
 @click.option(
@@ -261,7 +265,7 @@ class IndexOptions:
     compile_encoder: bool = False
     seismic: SeismicParameters | None = None  # --method seismic: the parameters given (None: --method exact)
     force_merge: bool = False
-    shards: int = 1
+    shards: int | None = None  # None: the cluster's index templates decide
     cache_dir: Path | None = None
     output_dir: Path = Path("outputs/index")
     progress_bar: bool = True
@@ -337,7 +341,7 @@ def seismic_meta(client, reader, options: IndexOptions, meta, model, encoder):
     corpus), and the documents' id remapping (None with pipeline encoding); raises one line where the cluster
     or the model cannot take it."""
     from ko_sparse.data.documents import Document, stream_documents
-    from ko_sparse.opensearch.corpus_index import check_seismic_support, read_meta, read_slots
+    from ko_sparse.opensearch.corpus_index import check_seismic_support, default_shards, read_meta, read_slots
     from ko_sparse.opensearch.seismic import TokenSlots
     from ko_sparse.workflows.sources import LocalEncoder, SeismicDocuments
 
@@ -354,7 +358,8 @@ def seismic_meta(client, reader, options: IndexOptions, meta, model, encoder):
             if len(sample) == min(options.batch_size, 256):
                 break
         peak = float(sampler.encode(sample).max()) if sample else None
-        parameters = dataclasses.asdict(options.seismic.with_defaults(reader.count(), options.shards, peak))
+        shards = options.shards or default_shards(client, options.index_name)
+        parameters = dataclasses.asdict(options.seismic.with_defaults(reader.count(), shards, peak))
     meta = dataclasses.replace(meta, method="seismic", method_parameters=parameters)
     if encoder is None:
         return meta, None

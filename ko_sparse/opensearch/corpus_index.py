@@ -126,14 +126,15 @@ def index_body(
     meta: IndexMeta | None,
     morphemes: MorphemeField,
     pipeline: str | None,
-    shards: int,
+    shards: int | None,
     search_pipeline: str | None = None,
     seismic: SeismicParameters | None = None,
 ) -> dict:
     """The one index layout every command creates: the fields above, ``meta`` in ``_meta`` (None: an index
     this run will delete, which no other command reads), the default ingest and search pipelines, and
-    ``embedding`` as ``rank_features`` or (``seismic``) a ``sparse_vector`` in an ``index.sparse`` index."""
-    settings: dict = {"number_of_shards": shards}
+    ``embedding`` as ``rank_features`` or (``seismic``) a ``sparse_vector`` in an ``index.sparse`` index.
+    ``shards`` None leaves the number to the cluster (its index templates, else 1)."""
+    settings: dict = {} if shards is None else {"number_of_shards": shards}
     if seismic is not None:
         settings["index.sparse"] = True
     if pipeline:
@@ -152,6 +153,13 @@ def index_body(
     if meta is not None:
         mappings["_meta"] = meta.as_meta()
     return {"settings": settings, "mappings": mappings}
+
+
+def default_shards(client: OpenSearch, index: str) -> int:
+    """The shards a new ``index`` would get from the cluster's index templates (1 when none sets them)."""
+    simulated = client.indices.simulate_index_template(name=index)  # POST _index_template/_simulate_index/INDEX
+    settings = simulated.get("template", {}).get("settings", {}).get("index", {})
+    return int(settings.get("number_of_shards", 1))
 
 
 def read_meta(client: OpenSearch, index: str) -> IndexMeta | None:
