@@ -16,6 +16,12 @@ the index's remapping, the weights are scaled within the field's search quantisa
 same factor as ``boost``, so scores keep their scale), and ``method_parameters`` (``k``, ``top_n``,
 ``heap_factor``, ``filter``) go with the ``neural_sparse`` query. Its explanations give each matched
 token's quantised bytes, turned back into weights here.
+
+A search refused for a passing reason (a lost connection, 429, 5xx) is sent again after 1 and 2 s
+(:func:`ko_sparse.opensearch.retry.with_backoff`), and the result notes the retry. Partial results are
+refused (``allow_partial_search_results=false``), so a shard that did not answer is such a refusal rather
+than hits silently missing. Both happened to searches in flight when the ml-cluster fault tests killed a
+data node (500 ``node_not_connected_exception``; a shard missing); sent again, the replicas answered in full.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from opensearchpy import NotFoundError, OpenSearch
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
+from ko_sparse.opensearch.retry import failure_reason, with_backoff
 from ko_sparse.opensearch.seismic import QUANTIZATION_LEVELS, SeismicParameters, TokenSlots, query_boost
 
 MODES = ("sparse", "bm25", "hybrid")
 RRF_RANK_CONSTANT = 60  # as the embedded engine's reciprocal rank fusion
+SEARCH_ATTEMPTS = 3  # a search in flight when a data node dies can fail whole (500, node_not_connected_exception)
 HYBRID_PIPELINES = {
     "rrf": {
         "description": "ko-sparse hybrid: reciprocal rank fusion of BM25 and sparse (k = 60)",
@@ -270,9 +278,16 @@ class Searcher:
     def search(self, text: str, mode: str = "sparse", k: int = 10, explain: bool = True) -> SearchResult:
         body, params, result = self.request(text, mode, k)
         body |= {"_source": [TEXT, TITLE], "explain": explain}
-        start = time.perf_counter()
-        response = self.client.search(index=self.index, body=body, params=params)
+        start, retried = time.perf_counter(), []
+        params = {**params, "allow_partial_search_results": "false"}  # a shard that did not answer: an error
+        response = with_backoff(
+            lambda: self.client.search(index=self.index, body=body, params=params),
+            attempts=SEARCH_ATTEMPTS,
+            on_retry=lambda error: retried.append(failure_reason(error)),
+        )
         result.milliseconds = (time.perf_counter() - start) * 1000
+        if retried:
+            result.notes.append(f"answered at attempt {len(retried) + 1} (refused before with {retried[-1]})")
         for rank, hit in enumerate(response["hits"]["hits"], start=1):
             source = hit.get("_source") or {}
             result.hits.append(
