@@ -135,6 +135,14 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
+def ml_cluster() -> Cluster:
+    """The ml-cluster profile alone (its shape, losing a node), skipped unless it runs."""
+    if local_node("status", "--profile", "ml-cluster").returncode != 0:
+        pytest.skip("profile ml-cluster is not running: opensearch/local.sh start --profile ml-cluster")
+    return profile_cluster("ml-cluster")
+
+
+@pytest.fixture(scope="session")
 def opensearch(opensearch_url: str) -> OpenSearch:
     return connect(opensearch_url)
 
