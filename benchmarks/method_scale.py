@@ -25,7 +25,8 @@ Per method, into a fresh index with the cluster's shards and replicas (ml-cluste
 - bulk docs/s: ``ko-sparse index``'s own writer (:class:`IndexRun`: batches of 500, ``--threads`` bulk
   requests in flight, progress ledger, SEISMIC's id remapping and checks) in a child process, with its peak
   RSS; with ``--peer``, opensearch-py's ``helpers.parallel_bulk`` at the same thread count and chunk size
-  over the same actions, into another fresh index (default: on at 100,000 documents or fewer).
+  over the same actions, into another fresh index, for the exact method (the writers do the same for both;
+  default: on at 100,000 documents or fewer), ``--repeat`` runs each, alternating.
 - time to searchable: the bulk and a refresh; SEISMIC also a force-merge to one segment per shard
   (segments of at least ``approximate_threshold`` documents are clustered then) and the warm-up API.
 - index size (primaries, all copies) and node memory: each data node's JVM heap used and its process's
@@ -33,9 +34,9 @@ Per method, into a fresh index with the cluster's shards and replicas (ml-cluste
 - query p50/p99 at 1 and 4 concurrent clients (client-side wall time per request after a warm-up pass),
   and for SEISMIC, at three ``method_parameters`` settings, recall@10 against the exact index's top 10.
 
-Figures: ``index_scale_seismic_query_p50`` (SEISMIC at the fastest setting with recall@10 >= 0.9 against
-exact, one client) and ``index_scale_methods_bulk`` (ko-sparse against ``parallel_bulk``), each with every
-other measurement in the record.
+Figures (``N``: the documents): ``index_scale_seismic_query_p50_N`` (SEISMIC at the fastest setting with
+recall@10 >= 0.9, one client, against exact; its record holds every other measurement) and
+``index_scale_exact_bulk_N`` (ko-sparse's writer against ``parallel_bulk``).
 """
 
 from __future__ import annotations
@@ -363,7 +364,8 @@ def measure_method(connection, client, method, args, stats, queries, exact_hits)
             "threads": args.threads, "parameters": parameters}  # fmt: skip
     summary, peak_mb = index_in_child(connection, spec)
     rates, peer_rates, peer_peaks = [summary["documents_per_second"]], [], []
-    for attempt in range(args.repeat if args.peer else 0):  # the two writers alternate, each into a fresh index
+    peer_runs = args.repeat if args.peer and method == "exact" else 0  # the writers' difference is the same for both
+    for attempt in range(peer_runs):  # the two writers alternate, each into a fresh index
         peer_summary, peer_peak = index_in_child(connection, {**spec, "index": f"{index}-peer", "peer": True})
         peer_rates.append(peer_summary["documents_per_second"])
         peer_peaks.append(peer_peak)
@@ -442,13 +444,14 @@ def publish(results: list[dict], args, stats: TokenStatistics, queries: list[dic
         good = [row for row in seismic["queries"] if row.get("recall_at_10", 0) >= 0.9] or seismic["queries"]
         best = min(good, key=lambda row: row["clients_1"]["p50_ms"])
         ours, theirs = best["clients_1"], exact["queries"][0]["clients_1"]
-        report("index_scale_seismic_query_p50", ours["p50_ms_passes"], "ms",
+        report(f"index_scale_seismic_query_p50_{args.documents}", ours["p50_ms_passes"], "ms",
                "exact neural_sparse on rank_features, same queries and cluster",
                theirs["p50_ms_passes"], higher_is_better=False, target=5.0, chosen=best,
                **shape, results=results)  # fmt: skip
     for result in results:
         if "parallel_bulk_documents_per_second" in result:
-            report(f"index_scale_{result['method']}_bulk", result["bulk_documents_per_second"], "documents/s",
+            name = f"index_scale_{result['method']}_bulk_{args.documents}"
+            report(name, result["bulk_documents_per_second"], "documents/s",
                    f"opensearch-py helpers.parallel_bulk, {args.threads} threads, chunk {BATCH}",
                    result["parallel_bulk_documents_per_second"], target=1.2, **shape,
                    client_peak_mb=result["client_peak_mb"], peer_peak_mb=result["parallel_bulk_peak_mb"])  # fmt: skip
