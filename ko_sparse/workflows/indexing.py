@@ -29,6 +29,7 @@ from ko_sparse.model.hub import model_folder, model_source
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
+from ko_sparse.opensearch import two_phase
 from ko_sparse.opensearch.bulk import BulkOutcome, BulkWriter, ClusterUnavailable
 from ko_sparse.opensearch.corpus_index import (
     EMBEDDING,
@@ -264,6 +265,8 @@ class IndexRun:
             "method_parameters": self.meta.seismic.effective() if self.meta.seismic else None,
             "token_slots": len(self.builder.seismic.slots.ids) if self.builder.seismic else None,
             "seismic_ready": ready,
+            "two_phase": self.meta.two_phase,
+            "search_pipeline": two_phase.pipeline_name(self.index) if self.meta.two_phase else None,
             "indexed": progress.indexed,
             "failed": progress.failed,
             "skipped": progress.skipped,
@@ -364,4 +367,11 @@ def put_ingest_pipeline(client: OpenSearch, index: str, model_id: str, pruning: 
     name = f"{index}-sparse-encoding"
     prune = (pruning.kind, pruning.value) if pruning else ("none", 0.0)
     client.ingest.put_pipeline(id=name, body=ingest_pipeline(model_id, (TEXT, EMBEDDING), *prune))
+    return name
+
+
+def put_two_phase_pipeline(client: OpenSearch, index: str, parameters: two_phase.TwoPhaseParameters) -> str:
+    """The index's two-phase search pipeline (its default: ``index.search.default_pipeline``), created or updated."""
+    name = two_phase.pipeline_name(index)
+    client.search_pipeline.put(id=name, body=parameters.pipeline())
     return name
