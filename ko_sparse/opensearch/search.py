@@ -33,7 +33,7 @@ from opensearchpy import NotFoundError, OpenSearch
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE, MorphemeField
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
-from ko_sparse.opensearch.seismic import QUANTIZATION_LEVELS, SeismicParameters, TokenSlots, query_boost
+from ko_sparse.opensearch.seismic import QUANTIZATION_LEVELS, SeismicParameters, TokenSlots, query_clause
 from ko_sparse.opensearch.two_phase import BYPASS
 
 MODES = ("sparse", "bm25", "hybrid")
@@ -285,13 +285,7 @@ class Searcher:
         if unheld:
             result.notes.append(f"{unheld} query tokens are held by no document of this index (they add nothing)")
         result.query_tokens = {names[i]: w for i, w in sorted(kept.items(), key=lambda item: -item[1])}
-        tokens, boost = query_boost(kept, seismic.parameters.ceilings[1])
-        body: dict = {"query_tokens": tokens}
-        if boost != 1.0:
-            body["boost"] = boost
-        if seismic.method_parameters:
-            body["method_parameters"] = seismic.method_parameters
-        return body
+        return query_clause(kept, seismic.parameters.ceilings[1], seismic.method_parameters)
 
     def search(self, text: str, mode: str = "sparse", k: int = 10, explain: bool = True) -> SearchResult:
         body, params, result = self.request(text, mode, k)
