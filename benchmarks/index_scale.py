@@ -1,5 +1,8 @@
 """``ko-sparse index`` at scale: 100,000 Korean passages into one index, then queries at that size.
 
+With ``--documents N --method exact,seismic``: exact ``rank_features`` against SEISMIC at N documents on the
+ml-cluster profile instead (:mod:`benchmarks.method_scale`).
+
 Passages are built from the bundled texts: each joins two to five sentences drawn (seeded) from
 different sources (paraKQC, KorSTS, KorNLI, Question_pair, MIRACL, AutoRAG and Allganize passages cut
 into sentences), so no two are the same. The tiny model (``tiny:64x2`` with ``--quick``) encodes them
@@ -236,6 +239,11 @@ def pipeline_ingest(
 
 
 def main(argv: list[str] | None = None) -> None:
+    if any(option.startswith(("--method", "--documents")) for option in argv or sys.argv[1:]):
+        from benchmarks.method_scale import main as methods  # exact against SEISMIC on made vectors
+
+        methods(argv)
+        return
     args = arguments(argv, __doc__, "CPU-sized: tiny:64x2")
     spec = "tiny:64x2" if args.quick else "tiny:768x22"
     documents = DOCUMENTS

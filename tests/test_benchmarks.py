@@ -208,3 +208,21 @@ def test_all_skips_a_benchmark_whose_peer_is_missing_and_runs_the_others(monkeyp
     assert "benchmarks.delivery" not in ran
     assert ran[-1] == "benchmarks.table" and "benchmarks.encoding" in ran and "benchmarks.onnx_speed" in ran
     assert "skipped: delivery needs opensearch-py-ml (pip install -e '.[benchmarks]')" in capsys.readouterr().err
+
+
+def test_scale_vectors_look_like_a_korean_model_and_stream_by_batch():
+    from benchmarks.method_scale import BATCH, DOCUMENT_IDS, MAX_WEIGHT, QUERY_IDS, TokenStatistics
+
+    stats = TokenStatistics()
+    assert 10_000 < len(stats.used) < 32_768  # ids Korean text uses: a SEISMIC field's remapping holds them all
+    assert (stats.used >= 32_768).any()  # and many sit above the 16-bit limit
+    whole = stats.documents(0, 2 * BATCH)
+    sizes = whole.getnnz(axis=1)
+    assert sizes.min() >= DOCUMENT_IDS[0] and sizes.max() <= DOCUMENT_IDS[1]
+    assert whole.data.min() > 0 and whole.data.max() <= MAX_WEIGHT
+    assert set(whole.indices) <= set(stats.used.tolist())
+    second = stats.documents(BATCH, BATCH)  # a batch is the same whoever generates it, and whenever
+    assert (second != whole[BATCH:]).nnz == 0
+    queries = stats.queries(40)
+    assert all(QUERY_IDS[0] <= len(q) <= QUERY_IDS[1] for q in queries)
+    assert queries == stats.queries(40)

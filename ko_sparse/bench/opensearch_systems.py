@@ -1,23 +1,25 @@
 """The same systems on a live OpenSearch cluster.
 
-BM25: the morpheme field of :mod:`ko_sparse.opensearch.corpus_index` (``nori`` when the cluster has
-it, else the embedded engine's kiwipiepy morphemes in a ``whitespace``-analysed field). Sparse: a
-``rank_features`` field, filled with vectors encoded here (queried with ``neural_sparse``
-``query_tokens``), or by the registered model's ingest pipeline (``--model-id``; queried with the
-model id). Dense: a ``knn_vector`` field (k-NN plugin) filled with rows encoded here, queried with
-``knn``, exactly: no HNSW graph is built, so every vector is scored, as the embedded engine does (a
-benchmark compares models, not an approximation's recall). Cluster-side hybrid: one index holds every
-part's field (the sparse index, else the dense one, also holds the morphemes and the dense rows), and
-neural-search's ``hybrid`` query fuses them on the cluster (reciprocal rank fusion, the same k = 60 as
-the embedded hybrid). Indices have :func:`ko_sparse.opensearch.corpus_index.index_body`'s layout (no ``_meta``: they are
-the run's own), are created fresh and deleted afterwards unless ``keep``.
+BM25: the morpheme field of :mod:`ko_sparse.opensearch.corpus_index` (``nori`` when the cluster has it, else the
+embedded engine's kiwipiepy morphemes in a ``whitespace``-analysed field). Sparse: a ``rank_features`` field, filled
+with vectors encoded here (queried with ``neural_sparse`` ``query_tokens``), or by the registered model's ingest
+pipeline (``--model-id``; queried with the model id); or (``--method seismic``, :class:`SeismicMethod`) a
+``sparse_vector`` field searched approximately by SEISMIC, filled and queried through
+:mod:`ko_sparse.opensearch.seismic`'s exact id remapping, force-merged into one segment and warmed up as ``ko-sparse
+index --method seismic --force-merge`` does. Dense: a ``knn_vector`` field (k-NN plugin) filled with rows encoded
+here, queried with ``knn``, exactly: no HNSW graph is built, so every vector is scored, as the embedded engine does
+(a benchmark compares models, not an approximation's recall). Cluster-side hybrid: one index holds every part's
+field (the sparse index, else the dense one, also holds the morphemes and the dense rows), and neural-search's
+``hybrid`` query fuses them on the cluster (reciprocal rank fusion, the same k = 60 as the embedded hybrid). Indices
+have :func:`ko_sparse.opensearch.corpus_index.index_body`'s layout (no ``_meta``: they are the run's own), are
+created fresh and deleted afterwards unless ``keep``.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opensearchpy import OpenSearch
 from tqdm.auto import tqdm
@@ -31,15 +33,18 @@ from ko_sparse.bench.systems import (
     hybrid_name,
     timed_search,
 )
-from ko_sparse.errors import ClusterError
+from ko_sparse.errors import ClusterError, InputError
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.bulk import BulkWriter
 from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, MorphemeField, has_nori, index_body
 from ko_sparse.opensearch.pipelines import ingest_pipeline
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve, max_clause_count
-from ko_sparse.opensearch.rank_features import feature_dict
+from ko_sparse.opensearch.rank_features import MIN_NORMAL, feature_dict
 from ko_sparse.opensearch.search import contributions, ensure_hybrid_pipeline, hybrid_query
+from ko_sparse.opensearch.seismic import SeismicParameters, TokenSlots, query_clause
 from ko_sparse.text.morphemes import MorphemeTokenizer
+from ko_sparse.workflows.indexing import make_searchable
+from ko_sparse.workflows.sources import SeismicDocuments
 
 BULK_BATCH = 200
 DENSE = "dense"  # the knn_vector field
@@ -111,6 +116,15 @@ def explained_hits(client: OpenSearch, index: str, query: dict, doc_ids: list[st
     return matches
 
 
+@dataclass(frozen=True)
+class SeismicMethod:
+    """``bench --method seismic``: the field's parameters as given (the rest chosen for the corpus, as ``ko-sparse
+    index`` does) and the ``method_parameters`` each query sends."""
+
+    parameters: SeismicParameters = field(default_factory=SeismicParameters)
+    method_parameters: dict = field(default_factory=dict)
+
+
 @dataclass
 class ClusterIndex:
     """An index this run created; ``delete`` removes it (and its pipeline) unless kept."""
@@ -168,7 +182,8 @@ class OpenSearchBM25:
 
 class OpenSearchSparse:
     """``rank_features`` + ``neural_sparse``; vectors from the local encoder or the cluster's model. With
-    ``morphemes`` the index also holds the BM25 field, for :class:`OpenSearchHybrid`."""
+    ``morphemes`` the index also holds the BM25 field, for :class:`OpenSearchHybrid`. With ``seismic`` a
+    ``sparse_vector`` field (local vectors only: the ingest pipeline's raw ids cannot be remapped)."""
 
     def __init__(
         self,
@@ -178,8 +193,15 @@ class OpenSearchSparse:
         model_id: str | None = None,
         morphemes: MorphemeField | None = None,
         dense: EmbeddedDense | None = None,
+        seismic: SeismicMethod | None = None,
     ) -> None:
+        if seismic is not None and model_id:
+            raise InputError(
+                "--method seismic with --model-id: the ingest pipeline writes the model's raw token ids, which a "
+                "sparse_vector field cannot take above 32,767; drop --model-id (vectors are encoded and remapped here)"
+            )
         self.client = client
+        self.seismic = seismic
         self.local = local
         self.model_id = model_id
         self.morphemes = morphemes
@@ -198,6 +220,10 @@ class OpenSearchSparse:
                 source[MORPHEMES] = value
         morphemes = self.morphemes or MorphemeField(has_nori(self.client))
         body = index_body(None, morphemes, None, 1)
+        stats = None
+        if self.seismic is not None:
+            stats = self.local.index(corpus)  # the vectors first: the field's defaults depend on them
+            body = index_body(None, morphemes, None, 1, seismic=self.seismic_parameters(len(corpus)))
         dense_seconds = 0.0  # the dense rows' encoding, when done here: the dense system's cost, not this one's
         if self.dense is not None:
             encoded_before = self.dense.doc_ids == list(corpus)
@@ -218,24 +244,62 @@ class OpenSearchSparse:
             bulk_index(self.client, self.target.name, documents, len(corpus), pipeline=self.target.pipeline)
             details = {"encoded_by": f"ingest pipeline with model {self.model_id}"}
         else:
-            stats = self.local.index(corpus)
+            stats = stats or self.local.index(corpus)
             self.client.indices.create(index=self.target.name, body=body)
-            documents = (
-                (doc_id, {**sources[row], EMBEDDING: feature_dict(self.local.documents[row], self.strings)})
-                for row, doc_id in enumerate(corpus)
-            )
+            vectors = self.field_values()
+            documents = ((doc_id, {**sources[row], EMBEDDING: vectors[row]}) for row, doc_id in enumerate(corpus))
             bulk_index(self.client, self.target.name, documents, len(corpus))
             details = {**stats.details, "encoded_by": "ko-sparse (pre-encoded rank_features)"}
+            if self.seismic is not None:
+                ready = make_searchable(self.client, self.target.name, force_merge=True)
+                details |= {
+                    "encoded_by": "ko-sparse (pre-encoded, token ids remapped to the sparse_vector field's)",
+                    "method": "seismic",
+                    "method_parameters": self.parameters.effective(),
+                    "query_method_parameters": self.seismic.method_parameters,
+                    "token_slots": None if self.slots.identity else len(self.slots.ids),
+                    "seismic_ready": ready,
+                }
         seconds = time.perf_counter() - start - dense_seconds
         seconds += 0.0 if self.model_id else self.local.shared_encoding_seconds
         return IndexStats(len(corpus), seconds, index_size(self.client, self.target.name), details)
+
+    def seismic_parameters(self, documents: int) -> SeismicParameters:
+        """The field's parameters: those given, the rest chosen for the corpus and its largest weight."""
+        peak = float(self.local.documents.max()) if self.local.documents.nnz else None
+        self.parameters = self.seismic.parameters.with_defaults(documents, 1, peak)
+        self.slots = TokenSlots.for_vocabulary(len(self.strings), None)
+        return self.parameters
+
+    def field_values(self) -> list[dict[str, float]]:
+        """Each document's ``embedding`` value: rank_features by token string, or (seismic) by remapped field id,
+        a document the field cannot hold exactly refused with the reason."""
+        if self.seismic is None:
+            return [
+                feature_dict(self.local.documents[row], self.strings) for row in range(self.local.documents.shape[0])
+            ]
+        ceiling = self.parameters.ceilings[0]
+        values = SeismicDocuments(self.slots, ceiling, self.strings).values(self.local.documents)
+        refused = [(self.local.doc_ids[row], value) for row, value in enumerate(values) if isinstance(value, str)]
+        if refused:
+            raise BulkIndexError(
+                f"{len(refused)} documents cannot go into a sparse_vector field exactly, e.g. {refused[0][0]}: "
+                f"{refused[0][1]}"
+            )
+        return values
 
     def query(self, text: str, reserve: int = 0) -> dict:
         """``reserve``: boolean clauses the rest of the request takes (a hybrid query's BM25 terms)."""
         if not self.query_tokens_here:
             return {"query_text": text, "model_id": self.model_id}
-        tokens = feature_dict(self.local.encode_query(text)[0], self.strings)
-        return {"query_tokens": self.limits.apply(tokens, reserve)}
+        row = self.local.encode_query(text)[0]
+        if self.seismic is None:
+            return {"query_tokens": self.limits.apply(feature_dict(row, self.strings), reserve)}
+        weights = {
+            int(i): float(w) for i, w in zip(row.indices, row.data, strict=True) if self.strings[i] and w >= MIN_NORMAL
+        }
+        tokens = self.limits.apply(self.slots.query(weights), reserve)
+        return query_clause(tokens, self.parameters.ceilings[1], self.seismic.method_parameters)
 
     def clause(self, text: str, reserve: int = 0) -> dict | None:
         """The ``neural_sparse`` clause for ``text`` (None when the model gives the query no token)."""
@@ -257,7 +321,14 @@ class OpenSearchSparse:
 
     def explain(self, text: str, doc_ids: list[str]) -> Matches:
         clause = self.clause(text)
-        return {} if clause is None else explained_hits(self.client, self.target.name, clause, doc_ids)
+        matches = {} if clause is None else explained_hits(self.client, self.target.name, clause, doc_ids)
+        if self.seismic is None:
+            return matches
+        return {doc_id: {self.token_name(t): score for t, score in found.items()} for doc_id, found in matches.items()}
+
+    def token_name(self, field_id: str) -> str:
+        """A seismic explanation's field id as the token string (other labels as they are)."""
+        return self.strings[self.slots.model_id(int(field_id))] if field_id.isdigit() else field_id
 
 
 class OpenSearchDense:
@@ -364,7 +435,13 @@ class OpenSearchHybrid:
         )
 
 
-def quantised_scores_note() -> str:
+def quantised_scores_note(seismic: SeismicMethod | None = None) -> str:
+    if seismic is not None:
+        return (
+            "sparse: SEISMIC (sparse_vector, approximate), one force-merged segment; weights are stored as bytes "
+            "of [0, quantization_ceiling], so scores differ from the embedded engine's exact ones by that rounding "
+            "and near-ties may swap (a corpus below approximate_threshold documents is searched exactly)"
+        )
     return (
         "rank_features stores document weights with 9 significant bits (rounded down), so OpenSearch's "
         "sparse scores can differ from the embedded engine's by up to 0.4% and near-ties may swap"

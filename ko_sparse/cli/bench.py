@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import platform
 from pathlib import Path
@@ -95,6 +96,30 @@ def list_sets() -> None:
     help="What encodes documents and queries here: PyTorch, or the model exported to ONNX and run by ONNX "
     "Runtime (verified against PyTorch first; needs the [onnx] extra).",
 )
+@click.option(
+    "--method",
+    type=click.Choice(["exact", "seismic"]),
+    default="exact",
+    show_default=True,
+    help="opensearch: the sparse systems' field, as `ko-sparse index --method`: exact (rank_features) or seismic "
+    "(a sparse_vector searched approximately by SEISMIC, one force-merged segment, token ids remapped exactly).",
+)
+@click.option(
+    "--seismic",
+    "seismic_settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="--method seismic: a field parameter, as `ko-sparse index --seismic` (e.g. approximate_threshold=1 to "
+    "search a small corpus approximately: below it a segment is searched exactly); repeatable.",
+)
+@click.option(
+    "--method-parameter",
+    "method_settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="--method seismic: a query parameter, as `ko-sparse search --method-parameter` (k, top_n, heap_factor); "
+    "repeatable.",
+)
 @output_option("Where results.json, report.md, report.html and the charts go (default outputs/bench/<index>).")
 @click.option("--keep", is_flag=True, help="opensearch: keep the indices this run created.")
 @click.option(
@@ -124,6 +149,9 @@ def bench_command(
     query_length,
     batch_size,
     runtime,
+    method,
+    seismic_settings,
+    method_settings,
     output_dir,
     keep,
     strict,
@@ -152,6 +180,7 @@ def bench_command(
         list_sets()
         return
     chosen = chosen_systems(systems, models, dense_models)
+    seismic = seismic_method(engine, method, seismic_settings, method_settings)
     dense = (
         dense_systems(dense_models, dense_query_prompt, dense_document_prompt, batch_size)
         if wants(chosen, "dense")
@@ -163,7 +192,8 @@ def bench_command(
         connection = cluster.connection() if engine == "opensearch" else None
         options = dict(engine=engine, connection=connection, models=models, model_id=model_id, chosen=chosen)
         options |= dict(prunings=prunings, lengths=(max_length, query_length), batch_size=batch_size, dense=dense)
-        run_suite_command(suite, options | dict(runtime=runtime, keep=keep, strict=strict), output_dir)
+        options |= dict(runtime=runtime, keep=keep, strict=strict, seismic=seismic)
+        run_suite_command(suite, options, output_dir)
         return
     from ko_sparse.bench.report import drop_table, table, write_report
     from ko_sparse.bench.runner import run_benchmark
@@ -175,7 +205,18 @@ def bench_command(
     connection = cluster.connection() if engine == "opensearch" else None
     lengths = (max_length, query_length)
     built, notes, cleanup = build_systems(
-        engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, dataset.name, dense
+        engine,
+        connection,
+        models,
+        model_id,
+        chosen,
+        prunings,
+        lengths,
+        batch_size,
+        runtime,
+        dataset.name,
+        dense,
+        seismic,
     )
     try:
         results = run_benchmark(dataset, built, fusions=fusions(chosen))
@@ -200,6 +241,7 @@ def bench_command(
         "batch_size": batch_size,
         "runtime": runtime,
         "prune": list(prunings),
+        **method_settings_of(seismic),
         "notes": [*missing, *notes],
         "machine": f"{platform.processor() or platform.machine()}",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -213,6 +255,32 @@ def bench_command(
     for note in [*dataset.notes, *missing, *notes]:
         click.echo(f"note: {note}")
     click.echo(f"report: {output_dir / 'report.md'} and {output_dir / 'report.html'}")
+
+
+def seismic_method(engine: str, method: str, settings: tuple[str, ...], query_settings: tuple[str, ...]):
+    """``--method seismic`` with its field (``--seismic``) and query (``--method-parameter``) parameters (None for
+    exact), refused in one line where it cannot apply."""
+    if method != "seismic":
+        if settings or query_settings:
+            raise click.UsageError("--seismic and --method-parameter apply to --method seismic; add --method seismic")
+        return None
+    if engine != "opensearch":
+        raise click.UsageError(
+            "--method seismic applies to --engine opensearch (a sparse_vector index on the cluster); the embedded "
+            "engine's inverted index is exact: add --engine opensearch --host ..."
+        )
+    from ko_sparse.bench.opensearch_systems import SeismicMethod
+    from ko_sparse.opensearch.seismic import SeismicParameters, query_parameters
+
+    return SeismicMethod(SeismicParameters.parse(settings), query_parameters(query_settings))
+
+
+def method_settings_of(seismic) -> dict:
+    """The method and its parameters as results.json records them."""
+    if seismic is None:
+        return {"method": "exact", "seismic": None, "method_parameters": None}
+    given = {name: value for name, value in dataclasses.asdict(seismic.parameters).items() if value is not None}
+    return {"method": "seismic", "seismic": given, "method_parameters": seismic.method_parameters}
 
 
 def chosen_systems(systems: str, models: tuple[str, ...], dense_models: tuple[str, ...] = ()) -> list[str]:
@@ -337,10 +405,22 @@ def with_onnx_runtime(model, max_length: int) -> str:
 
 
 def build_systems(
-    engine, connection, models, model_id, chosen, prunings, lengths, batch_size, runtime, set_name, dense=()
+    engine,
+    connection,
+    models,
+    model_id,
+    chosen,
+    prunings,
+    lengths,
+    batch_size,
+    runtime,
+    set_name,
+    dense=(),
+    seismic=None,
 ):
     """The systems to run (BM25, sparse, then ``dense``, the embedded dense systems; on OpenSearch the
-    cluster-side hybrids after them), notes for the report, and the clean-up actions (OpenSearch indices)."""
+    cluster-side hybrids after them), notes for the report, and the clean-up actions (OpenSearch indices).
+    ``seismic``: the sparse systems' :class:`SeismicMethod` on OpenSearch (None: rank_features)."""
     from ko_sparse.bench.systems import EmbeddedBM25
 
     runtime_notes: list[str] = []
@@ -361,6 +441,10 @@ def build_systems(
     from ko_sparse.opensearch.preflight import KNN_PLUGIN, ML_PLUGIN, NEURAL_PLUGIN, cluster_facts, require_plugins
 
     client = connection.client()
+    if seismic is not None:
+        from ko_sparse.opensearch.corpus_index import check_seismic_support
+
+        check_seismic_support(client)
     needed = [*([NEURAL_PLUGIN] if sparse or fusions(chosen) else []), *([KNN_PLUGIN] if dense else [])]
     require_plugins(cluster_facts(client, connection.url), *needed, *([ML_PLUGIN] if model_id else []))
     prefix = f"ko-sparse-bench-{set_name.replace(':', '-').replace('/', '-').lower()}"
@@ -384,6 +468,7 @@ def build_systems(
             model_id,
             morphemes=bm25.field if unpruned and with_bm25 else None,
             dense=shared.local if unpruned and shared else None,
+            seismic=seismic,
         )
         systems.append(system)
         if unpruned:
@@ -394,7 +479,7 @@ def build_systems(
             ]
     systems += on_cluster
     hybrids += [OpenSearchHybrid(dense=system) for system in on_cluster if dense_morphemes is not None]
-    notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note(), *runtime_notes]
+    notes = [f"engine: OpenSearch at {connection.url}", quantised_scores_note(seismic), *runtime_notes]
     if bm25 is not None:
         notes.append(f"BM25 analyzer: {bm25.analyzer}")
     if shared is not None and len(on_cluster) > 1:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from ko_sparse.cli.bench import build_systems, fusions, missing_documents_note, versions
+from ko_sparse.cli.bench import build_systems, fusions, method_settings_of, missing_documents_note, versions
 from ko_sparse.errors import DataError
 
 
 def run_suite_command(spec: str, options: dict, output_dir: Path | None) -> None:
     """Run the suite ``spec`` with ``bench``'s options (``engine``, ``connection``, ``models``, ``model_id``,
-    ``chosen``, ``prunings``, ``lengths``, ``batch_size``, ``runtime``, ``dense``, ``keep``, ``strict``) and write
-    suite.json/md/html, plus each set's own bench report in a folder of its own."""
+    ``chosen``, ``prunings``, ``lengths``, ``batch_size``, ``runtime``, ``dense``, ``keep``, ``strict``, ``seismic``)
+    and write suite.json/md/html, plus each set's own bench report in a folder of its own."""
     from ko_sparse.bench.report import write_report
     from ko_sparse.bench.runner import run_benchmark
     from ko_sparse.bench.suite import run_suite
@@ -36,7 +36,7 @@ def run_suite_command(spec: str, options: dict, output_dir: Path | None) -> None
         o = options
         built, notes, cleanup = build_systems(
             o["engine"], o["connection"], o["models"], o["model_id"], o["chosen"], o["prunings"],
-            o["lengths"], o["batch_size"], o["runtime"], dataset.name, o["dense"],
+            o["lengths"], o["batch_size"], o["runtime"], dataset.name, o["dense"], o.get("seismic"),
         )  # fmt: skip
         try:
             results = run_benchmark(dataset, built, fusions=fusions(o["chosen"]))
@@ -76,6 +76,7 @@ def suite_settings(spec: str, options: dict) -> dict:
         "batch_size": options["batch_size"],
         "runtime": options["runtime"],
         "prune": list(options["prunings"]),
+        **method_settings_of(options.get("seismic")),
         "machine": f"{platform.processor() or platform.machine()}",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **versions(),

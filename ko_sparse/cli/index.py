@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ko_sparse.data.documents import Fields
     from ko_sparse.model.pruning import Pruning
     from ko_sparse.opensearch.seismic import SeismicParameters
+    from ko_sparse.opensearch.two_phase import TwoPhaseParameters
 
 
 @click.command("index")
@@ -117,6 +118,23 @@ if TYPE_CHECKING:
     "index is then warmed up (neural-search's warm-up API) either way.",
 )
 @click.option(
+    "--two-phase",
+    is_flag=True,
+    help="--method exact: search the index in two phases by default (neural-search's two-phase processor in a "
+    "search pipeline <index>-two-phase, the index's default): the query's strongest tokens find the candidates, "
+    "all its tokens rescore them (exact scores; a document only the weak tokens match can be missed). "
+    "`ko-sparse search --no-two-phase` bypasses it.",
+)
+@click.option(
+    "--two-phase-parameter",
+    "two_phase_settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="--two-phase: prune_type (max_ratio, alpha_mass, top_k, abs_value; default max_ratio), prune_ratio "
+    "(default 0.4), expansion_rate (the rescored window is k x this, default 5.0) or max_window_size (default "
+    "10000, at least 50); repeat for several.",
+)
+@click.option(
     "--shards",
     type=click.IntRange(min=1),
     help="Shards of a new index (default: what the cluster's index templates give, else 1).",
@@ -154,6 +172,8 @@ def index_command(
     method,
     seismic_settings,
     force_merge,
+    two_phase,
+    two_phase_settings,
     shards,
     resume,
     restart,
@@ -203,6 +223,7 @@ def index_command(
     from ko_sparse.opensearch.seismic import SeismicParameters
 
     seismic = SeismicParameters.parse(seismic_settings) if method == "seismic" else None
+    two_phase_parameters = two_phase_option(two_phase, two_phase_settings, method)
     reader = open_corpus(corpus, split)
     connection = cluster.connection()
     if encode == "pipeline" and not model_id:
@@ -220,6 +241,7 @@ def index_command(
         model_id=model_id,
         pruning=pruning,
         seismic=seismic,
+        two_phase=two_phase_parameters,
         batch_size=batch_size or (500 if encode == "local" else 50),
         output_dir=output_dir,
         progress_bar=not as_json,
@@ -240,6 +262,9 @@ def index_command(
         parameters = ", ".join(f"{name} {value}" for name, value in summary["method_parameters"].items())
         slots = f"; {summary['token_slots']:,} of 32,768 token slots used" if summary["token_slots"] is not None else ""
         click.echo(f"seismic: {parameters}{slots}; ready: {summary['seismic_ready']}")
+    if summary["two_phase"]:
+        parameters = ", ".join(f"{name} {value}" for name, value in summary["two_phase"].items())
+        click.echo(f"two-phase search by default (search pipeline {summary['search_pipeline']}): {parameters}")
     if summary["failed"] or summary["skipped"]:
         click.echo(f"failures and unreadable rows, with their reasons: {summary['failures_file']}")
     click.echo(f"summary: {output_dir / 'summary.json'}")
@@ -265,6 +290,7 @@ class IndexOptions:
     compile_encoder: bool = False
     seismic: SeismicParameters | None = None  # --method seismic: the parameters given (None: --method exact)
     force_merge: bool = False
+    two_phase: TwoPhaseParameters | None = None  # --two-phase: the search pipeline's parameters
     shards: int | None = None  # None: the cluster's index templates decide
     cache_dir: Path | None = None
     output_dir: Path = Path("outputs/index")
@@ -275,6 +301,21 @@ class IndexOptions:
         """The command's parameters of the same names, with ``settled`` (values worked out from them) in place."""
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{**{name: value for name, value in params.items() if name in names}, **settled})
+
+
+def two_phase_option(two_phase: bool, settings: tuple[str, ...], method: str) -> TwoPhaseParameters | None:
+    """``--two-phase`` and its ``--two-phase-parameter`` settings (None without ``--two-phase``), refused in one
+    line on a seismic index: SEISMIC is approximate already and the processor prunes rank_features queries."""
+    from ko_sparse.opensearch.two_phase import TwoPhaseParameters
+
+    if settings and not two_phase:
+        raise click.UsageError("--two-phase-parameter applies to --two-phase; add --two-phase")
+    if two_phase and method != "exact":
+        raise click.UsageError(
+            "--two-phase applies to --method exact (rank_features); a seismic index is approximate already: tune "
+            "its search with `ko-sparse search --method-parameter top_n=...` instead"
+        )
+    return TwoPhaseParameters.parse(settings) if two_phase else None
 
 
 def recorded_pipeline_model(client, index_name: str) -> str | None:
@@ -291,7 +332,13 @@ def build_run(client, reader, options: IndexOptions):
     from ko_sparse.model.doc_only import load_model
     from ko_sparse.opensearch.corpus_index import MorphemeField, check_existing, index_body
     from ko_sparse.opensearch.ml_commons import MLCommons
-    from ko_sparse.workflows.indexing import IndexRun, local_meta, pipeline_meta, put_ingest_pipeline
+    from ko_sparse.workflows.indexing import (
+        IndexRun,
+        local_meta,
+        pipeline_meta,
+        put_ingest_pipeline,
+        put_two_phase_pipeline,
+    )
     from ko_sparse.workflows.sources import BatchCache, LocalEncoder, SourceBuilder
 
     o = options
@@ -312,8 +359,11 @@ def build_run(client, reader, options: IndexOptions):
     seismic = None
     if o.seismic is not None:
         meta, seismic = seismic_meta(client, reader, o, meta, model, encoder)
+    if o.two_phase is not None:
+        meta = dataclasses.replace(meta, two_phase=dataclasses.asdict(o.two_phase))
     exists = check_existing(client, o.index_name, meta)
     pipeline = put_ingest_pipeline(client, o.index_name, o.model_id, o.pruning) if o.encode == "pipeline" else None
+    search_pipeline = put_two_phase_pipeline(client, o.index_name, o.two_phase) if o.two_phase else None
     run = IndexRun(
         client=client,
         index=o.index_name,
@@ -327,7 +377,7 @@ def build_run(client, reader, options: IndexOptions):
         concurrency=o.concurrency,
         max_retries=o.max_retries,
         progress_bar=o.progress_bar,
-        create=None if exists else index_body(meta, morphemes, pipeline, o.shards, seismic=meta.seismic),
+        create=None if exists else index_body(meta, morphemes, pipeline, o.shards, search_pipeline, meta.seismic),
         force_merge=o.force_merge,
     )
     run.builder.seismic = seismic

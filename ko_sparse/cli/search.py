@@ -65,6 +65,13 @@ SNIPPET = 160
     help="A seismic index: a query clause (JSON) that documents must match, applied inside the approximate "
     'search (method_parameters.filter), e.g. \'{"ids": {"values": ["d1", "d2"]}}\'.',
 )
+@click.option(
+    "--two-phase/--no-two-phase",
+    "two_phase",
+    default=None,
+    help="An index built with --two-phase searches in two phases by default (--mode sparse); --no-two-phase "
+    "bypasses its search pipeline (search_pipeline=_none: every query token searched), to compare.",
+)
 @click.option("--tokens", default=15, show_default=True, type=click.IntRange(min=0), help="Query tokens to print.")
 @json_option("Print the results as JSON (all tokens, full texts).")
 def search_command(
@@ -80,6 +87,7 @@ def search_command(
     fusion,
     method_settings,
     filter_json,
+    two_phase,
     tokens,
     as_json,
 ) -> None:
@@ -105,7 +113,7 @@ def search_command(
     connection = cluster.connection()
     query_model = QueryModel(model_path, model_id, query_length)
     method_parameters = seismic_method_parameters(method_settings, filter_json)
-    searcher = build_searcher(connection.client(), index_name, mode, query_model, fusion, method_parameters)
+    searcher = build_searcher(connection.client(), index_name, mode, query_model, fusion, method_parameters, two_phase)
     results = [(qid, searcher.search(text, mode, k)) for qid, text in queries]
     if as_json:
         payload = [{"id": qid, **asdict(result)} for qid, result in results]
@@ -140,9 +148,18 @@ def seismic_method_parameters(settings: tuple[str, ...], filter_json: str | None
     return parameters
 
 
-def build_searcher(client, index_name, mode, query_model: QueryModel, fusion, method_parameters: dict | None = None):
+def build_searcher(
+    client,
+    index_name,
+    mode,
+    query_model: QueryModel,
+    fusion,
+    method_parameters: dict | None = None,
+    two_phase: bool | None = None,
+):
     """A searcher for the index; the query encoder (and its query length) comes from the options or the
-    index's ``_meta``; a seismic index also needs the model folder (its token ids)."""
+    index's ``_meta``; a seismic index also needs the model folder (its token ids). ``two_phase``: None, the
+    index's default search pipeline; False, none (``_none``); True, the two-phase one, which it must have."""
     from ko_sparse.errors import ClusterError, InputError
     from ko_sparse.opensearch.corpus_index import MorphemeField, read_meta
     from ko_sparse.opensearch.ml_commons import MLCommons
@@ -172,7 +189,29 @@ def build_searcher(client, index_name, mode, query_model: QueryModel, fusion, me
         )
     seismic = seismic_query(client, index_name, meta, encoder, method_parameters) if meta.method == "seismic" else None
     morphemes = MorphemeField(meta.bm25_analyzer == "nori")
-    return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion, seismic)
+    pipeline = pipeline_choice(index_name, meta, mode, two_phase)
+    return Searcher(client, index_name, morphemes, encoder, max_clause_count(client), fusion, seismic, pipeline)
+
+
+def pipeline_choice(index_name, meta, mode: str, two_phase: bool | None):
+    """``--two-phase/--no-two-phase`` as the search pipeline of each request; --two-phase is refused in one line
+    where it cannot apply (an index without it, or a hybrid query, which neural-search does not prune)."""
+    from ko_sparse.errors import InputError
+    from ko_sparse.opensearch.search import PipelineChoice
+    from ko_sparse.opensearch.two_phase import BYPASS
+
+    parameters = meta.two_phase_parameters
+    if two_phase and parameters is None:
+        raise InputError(
+            f"--two-phase: index {index_name} was built without it (--method {meta.method}); rebuild an exact index "
+            "with `ko-sparse index --two-phase` to search it in two phases"
+        )
+    if two_phase and mode != "sparse":
+        raise InputError(
+            f"--two-phase applies to --mode sparse: neural-search does not prune a {mode} query's sparse side"
+        )
+    described = parameters.describe() if parameters is not None else None
+    return PipelineChoice(BYPASS if two_phase is False else None, described)
 
 
 def seismic_query(client, index_name, meta, encoder, method_parameters):

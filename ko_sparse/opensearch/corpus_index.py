@@ -6,8 +6,9 @@ kiwipiepy content morphemes in a ``whitespace``-analysed field, as ``ko-sparse b
 ``embedding`` (kept out of ``_source``): ``rank_features`` keyed by token string, searched exactly
 (``--method exact``), or a ``sparse_vector`` with the ``seismic`` method keyed by token id, searched
 approximately (``--method seismic``, see :mod:`ko_sparse.opensearch.seismic`). The mapping's
-``_meta.ko_sparse`` records the model, vocabulary and method that built the vectors; adding to the index
-with another one is refused.
+``_meta.ko_sparse`` records the model, vocabulary and method that built the vectors, and an exact index's
+two-phase search pipeline (:mod:`ko_sparse.opensearch.two_phase`); adding to the index with another one is
+refused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from opensearchpy import OpenSearch
 from ko_sparse import __version__
 from ko_sparse.errors import ClusterError, InputError
 from ko_sparse.opensearch.seismic import MIN_VERSION, SLOTS_META_KEY, SeismicParameters
+from ko_sparse.opensearch.two_phase import TwoPhaseParameters
 from ko_sparse.text.morphemes import MorphemeTokenizer
 
 TEXT, TITLE, MORPHEMES, EMBEDDING = "text", "title", "morphemes", "embedding"
@@ -82,6 +84,7 @@ class IndexMeta:
     row_ids: str | None = None  # the corpus whose row numbers are the ids (None: ids from an id field)
     method: str = "exact"  # exact (rank_features) | seismic (sparse_vector)
     method_parameters: dict | None = None  # seismic: the SeismicParameters the field was created with
+    two_phase: dict | None = None  # exact: the TwoPhaseParameters of the index's default search pipeline
     ko_sparse_version: str = __version__
 
     def as_meta(self) -> dict:
@@ -90,6 +93,10 @@ class IndexMeta:
     @property
     def seismic(self) -> SeismicParameters | None:
         return SeismicParameters(**(self.method_parameters or {})) if self.method == "seismic" else None
+
+    @property
+    def two_phase_parameters(self) -> TwoPhaseParameters | None:
+        return TwoPhaseParameters(**self.two_phase) if self.two_phase is not None else None
 
     @classmethod
     def from_mapping(cls, mapping: dict) -> IndexMeta | None:
@@ -114,12 +121,21 @@ class IndexMeta:
             )
         if self.method != other.method:
             problems.append(f"it was built with --method {self.method}, this run asks for --method {other.method}")
+        if self.two_phase != other.two_phase:
+            problems.append(
+                f"it was built with {two_phase_option(self.two_phase_parameters)}, this run asks for "
+                f"{two_phase_option(other.two_phase_parameters)} (repeat the same two-phase settings)"
+            )
         for name in ("encode", "pruning", "max_length", "bm25_analyzer"):
             mine, theirs = getattr(self, name), getattr(other, name)
             known = name != "max_length" or None not in (mine, theirs)  # None: a cluster model's, not told
             if known and mine != theirs:
                 problems.append(f"its {name} is {mine!r}, this run's is {theirs!r}")
         return problems
+
+
+def two_phase_option(parameters: TwoPhaseParameters | None) -> str:
+    return f"--two-phase ({parameters.describe()})" if parameters is not None else "no --two-phase"
 
 
 def index_body(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from opensearchpy import NotFoundError, OpenSearch
 
+from ko_sparse.opensearch.two_phase import TwoPhaseParameters
 from ko_sparse.opensearch.undo import Undo
 
 PRUNE_TYPES = ("none", "max_ratio", "alpha_mass", "top_k", "abs_value")
@@ -43,25 +44,6 @@ def ingest_pipeline(
     }
 
 
-def two_phase_search_pipeline(prune_ratio: float = 0.4, expansion_rate: float = 5.0) -> dict:
-    """neural_sparse_two_phase_processor: score with the strongest query tokens, rescore the top."""
-    return {
-        "request_processors": [
-            {
-                "neural_sparse_two_phase_processor": {
-                    "enabled": True,
-                    "two_phase_parameter": {
-                        "prune_type": "max_ratio",
-                        "prune_ratio": prune_ratio,
-                        "expansion_rate": expansion_rate,
-                        "max_window_size": 10000,
-                    },
-                }
-            }
-        ]
-    }
-
-
 def neural_sparse_query(field: str, model_id: str, text: str = "당뇨병 치료") -> str:
     return json.dumps(
         {"query": {"neural_sparse": {field: {"query_text": text, "model_id": model_id}}}}, ensure_ascii=False
@@ -86,7 +68,7 @@ def put_pipelines(
     put_recorded(undo, pipeline, ingest_pipeline(model_id, field_map, prune_type, prune_ratio, batch_size), calls)
     if search_pipeline:
         calls = (client.search_pipeline.get, client.search_pipeline.put, client.search_pipeline.delete)
-        put_recorded(undo, search_pipeline, two_phase_search_pipeline(), calls)
+        put_recorded(undo, search_pipeline, TwoPhaseParameters().pipeline(), calls)
 
 
 def put_recorded(undo: Undo, name: str, body: dict, calls: tuple[Callable[..., dict], ...]) -> None:

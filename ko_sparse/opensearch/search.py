@@ -17,11 +17,15 @@ same factor as ``boost``, so scores keep their scale), and ``method_parameters``
 ``heap_factor``, ``filter``) go with the ``neural_sparse`` query. Its explanations give each matched
 token's quantised bytes, turned back into weights here.
 
+An exact index built with ``--two-phase`` (:mod:`ko_sparse.opensearch.two_phase`) is searched through its
+default two-phase pipeline unless a request names ``search_pipeline=_none`` (:class:`PipelineChoice`).
+
 A search refused for a passing reason (a lost connection, 429, 5xx) is sent again after 1 and 2 s
 (:func:`ko_sparse.opensearch.retry.with_backoff`), and the result notes the retry. Partial results are
 refused (``allow_partial_search_results=false``), so a shard that did not answer is such a refusal rather
-than hits silently missing. Both happened to searches in flight when the ml-cluster fault tests killed a
-data node (500 ``node_not_connected_exception``; a shard missing); sent again, the replicas answered in full.
+than hits silently missing. In the ml-cluster fault tests, searches in flight when a data node was killed
+failed (500, ``node_not_connected_exception``) or, once, came back different (most likely a shard missing);
+sent again, the replicas answered in full.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from ko_sparse.opensearch.corpus_index import EMBEDDING, MORPHEMES, TEXT, TITLE,
 from ko_sparse.opensearch.ml_commons import MLCommons
 from ko_sparse.opensearch.query_tokens import QueryTokenLimits, hybrid_reserve
 from ko_sparse.opensearch.retry import failure_reason, with_backoff
-from ko_sparse.opensearch.seismic import QUANTIZATION_LEVELS, SeismicParameters, TokenSlots, query_boost
+from ko_sparse.opensearch.seismic import QUANTIZATION_LEVELS, SeismicParameters, TokenSlots, query_clause
+from ko_sparse.opensearch.two_phase import BYPASS
 
 MODES = ("sparse", "bm25", "hybrid")
 RRF_RANK_CONSTANT = 60  # as the embedded engine's reciprocal rank fusion
@@ -169,6 +174,24 @@ def ann_weights(q: int, d: int, scale: float, ceilings: list[float]) -> tuple[fl
     return q * scale * QUANTIZATION_LEVELS / ceilings[1], document
 
 
+@dataclass(frozen=True)
+class PipelineChoice:
+    """The search pipeline of non-hybrid requests (None: the index's default) and what the index's default does:
+    ``two_phase`` describes its two-phase processor (None: it has none)."""
+
+    name: str | None = None
+    two_phase: str | None = None
+
+    def notes(self, mode: str) -> list[str]:
+        if self.two_phase is None or mode == "bm25":
+            return []
+        if mode == "hybrid":
+            return ["two-phase does not apply to a hybrid query: its sparse side searches every query token"]
+        if self.name == BYPASS:
+            return ["two-phase bypassed (--no-two-phase): every query token searched"]
+        return [f"two-phase search ({self.two_phase}): the strongest query tokens found the candidates, all rescored"]
+
+
 class QueryEncoder(Protocol):
     def tokens(self, text: str) -> dict[str, float]: ...
 
@@ -214,6 +237,7 @@ class Searcher:
         max_clauses: int = 1024,
         fusion: str = "rrf",
         seismic: SeismicQuery | None = None,
+        pipeline: PipelineChoice | None = None,
     ) -> None:
         self.client = client
         self.index = index
@@ -222,6 +246,7 @@ class Searcher:
         self.max_clauses = max_clauses
         self.fusion = fusion
         self.seismic = seismic
+        self.pipeline = pipeline or PipelineChoice()
 
     def request(self, text: str, mode: str, k: int) -> tuple[dict, dict, SearchResult]:
         """The search body and URL parameters for ``text``, and the result they will fill."""
@@ -255,6 +280,8 @@ class Searcher:
             query = hybrid_query(clauses, k)
         else:
             query = clauses[0] if clauses else {"match_none": {}}
+            params |= {"search_pipeline": self.pipeline.name} if self.pipeline.name else {}
+        result.notes.extend(self.pipeline.notes(mode))
         return {"size": k, "query": query}, params, result
 
     def _seismic_clause(self, text: str, limits: QueryTokenLimits, reserve: int, result: SearchResult) -> dict:
@@ -267,13 +294,7 @@ class Searcher:
         if unheld:
             result.notes.append(f"{unheld} query tokens are held by no document of this index (they add nothing)")
         result.query_tokens = {names[i]: w for i, w in sorted(kept.items(), key=lambda item: -item[1])}
-        tokens, boost = query_boost(kept, seismic.parameters.ceilings[1])
-        body: dict = {"query_tokens": tokens}
-        if boost != 1.0:
-            body["boost"] = boost
-        if seismic.method_parameters:
-            body["method_parameters"] = seismic.method_parameters
-        return body
+        return query_clause(kept, seismic.parameters.ceilings[1], seismic.method_parameters)
 
     def search(self, text: str, mode: str = "sparse", k: int = 10, explain: bool = True) -> SearchResult:
         body, params, result = self.request(text, mode, k)

@@ -168,6 +168,18 @@ def query_boost(tokens: dict, search_ceiling: float) -> tuple[dict, float]:
     return {token: weight / factor for token, weight in tokens.items()}, factor
 
 
+def query_clause(tokens: dict[str, float], search_ceiling: float, method_parameters: dict | None = None) -> dict:
+    """The ``neural_sparse`` body of query ``tokens`` keyed by field id: within the search ceiling (with the
+    boost that keeps the score's scale, :func:`query_boost`) and with ``method_parameters`` when given."""
+    scaled, boost = query_boost(tokens, search_ceiling)
+    body: dict = {"query_tokens": scaled}
+    if boost != 1.0:
+        body["boost"] = boost
+    if method_parameters:
+        body["method_parameters"] = method_parameters
+    return body
+
+
 class TokenSlots:
     """Model token ids <-> the field's ids 0 ... 32,767, in the order documents brought them.
 

@@ -29,6 +29,7 @@ from ko_sparse.model.hub import model_folder, model_source
 from ko_sparse.model.identity import model_fingerprint, vocabulary_fingerprint
 from ko_sparse.model.pruning import Pruning
 from ko_sparse.model.token_strings import token_strings
+from ko_sparse.opensearch import two_phase
 from ko_sparse.opensearch.bulk import BulkOutcome, BulkWriter, ClusterUnavailable
 from ko_sparse.opensearch.corpus_index import (
     EMBEDDING,
@@ -193,26 +194,10 @@ class IndexRun:
                 ) from error
         progress.complete = True
         progress.save(self.output_dir)
-        ready = self._make_searchable() if self.meta.method == "seismic" else None
+        seismic = self.meta.method == "seismic"
+        ready = make_searchable(self.client, self.index, self.force_merge, self.progress_bar) if seismic else None
         summary = self._summary(progress, resumed_from, time.perf_counter() - started, ready)
         return summary
-
-    def _make_searchable(self) -> dict:
-        """A seismic index after the bulk: refreshed, force-merged when asked (segments of at least
-        ``approximate_threshold`` documents are clustered and searched approximately), and warmed up (neural-search's
-        warm-up API loads the forward index and posting clusters into memory); seconds of each."""
-        seconds, long = {}, {"request_timeout": 3600}
-        steps = [("refresh", lambda: self.client.indices.refresh(index=self.index))]
-        if self.force_merge:
-            merge = {"index": self.index, "max_num_segments": 1}
-            steps.append(("force_merge", lambda: self.client.indices.forcemerge(**merge, params=long)))
-        warmup = f"/_plugins/_neural/warmup/{self.index}"
-        steps.append(("warmup", lambda: self.client.transport.perform_request("POST", warmup, params=long)))
-        for name, step in tqdm(steps, desc="Making the seismic index searchable", disable=not self.progress_bar):
-            start = time.perf_counter()
-            step()
-            seconds[f"{name}_seconds"] = round(time.perf_counter() - start, 3)
-        return seconds
 
     def _create_index(self, progress: Progress) -> None:
         """Create the index when it is missing; a missing index cannot be resumed into."""
@@ -264,6 +249,8 @@ class IndexRun:
             "method_parameters": self.meta.seismic.effective() if self.meta.seismic else None,
             "token_slots": len(self.builder.seismic.slots.ids) if self.builder.seismic else None,
             "seismic_ready": ready,
+            "two_phase": self.meta.two_phase,
+            "search_pipeline": two_phase.pipeline_name(self.index) if self.meta.two_phase else None,
             "indexed": progress.indexed,
             "failed": progress.failed,
             "skipped": progress.skipped,
@@ -286,6 +273,23 @@ class IndexRun:
         }
         (self.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
         return summary
+
+
+def make_searchable(client: OpenSearch, index: str, force_merge: bool, progress_bar: bool = True) -> dict:
+    """A seismic index after the bulk: refreshed, force-merged when asked (segments of at least
+    ``approximate_threshold`` documents are clustered and searched approximately), and warmed up (neural-search's
+    warm-up API loads the forward index and posting clusters into memory); seconds of each."""
+    seconds, long = {}, {"request_timeout": 3600}
+    steps = [("refresh", lambda: client.indices.refresh(index=index))]
+    if force_merge:
+        steps.append(("force_merge", lambda: client.indices.forcemerge(index=index, max_num_segments=1, params=long)))
+    warmup = f"/_plugins/_neural/warmup/{index}"
+    steps.append(("warmup", lambda: client.transport.perform_request("POST", warmup, params=long)))
+    for name, step in tqdm(steps, desc="Making the seismic index searchable", disable=not progress_bar):
+        start = time.perf_counter()
+        step()
+        seconds[f"{name}_seconds"] = round(time.perf_counter() - start, 3)
+    return seconds
 
 
 def local_meta(model_path: Path, model: SparseModel, pruning: Pruning | None, morphemes: MorphemeField) -> IndexMeta:
@@ -364,4 +368,11 @@ def put_ingest_pipeline(client: OpenSearch, index: str, model_id: str, pruning: 
     name = f"{index}-sparse-encoding"
     prune = (pruning.kind, pruning.value) if pruning else ("none", 0.0)
     client.ingest.put_pipeline(id=name, body=ingest_pipeline(model_id, (TEXT, EMBEDDING), *prune))
+    return name
+
+
+def put_two_phase_pipeline(client: OpenSearch, index: str, parameters: two_phase.TwoPhaseParameters) -> str:
+    """The index's two-phase search pipeline (its default: ``index.search.default_pipeline``), created or updated."""
+    name = two_phase.pipeline_name(index)
+    client.search_pipeline.put(id=name, body=parameters.pipeline())
     return name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -139,3 +140,70 @@ def test_cluster_side_hybrid_fuses_like_the_client_side_rrf(opensearch, model):
         assert cluster_side.run[qid] == pytest.approx(client_side.run[qid], rel=1e-5)  # 1/(60 + rank), summed
     assert cluster_side.metrics == pytest.approx(client_side.metrics, abs=1e-9)
     assert cluster_side.matches["q1"]  # the tokens each side matched, for the HTML report
+
+
+def beir_folder(folder, corpus: dict[str, str], queries: dict[str, str], qrels: dict[str, dict[str, int]]):
+    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) for ``bench --index``."""
+    (folder / "qrels").mkdir(parents=True)
+    for name, rows in (("corpus", corpus), ("queries", queries)):
+        lines = (json.dumps({"_id": key, "text": text}, ensure_ascii=False) + "\n" for key, text in rows.items())
+        (folder / f"{name}.jsonl").write_text("".join(lines), encoding="utf-8")
+    rows = [f"{qid}\t{doc}\t{grade}" for qid, docs in qrels.items() for doc, grade in docs.items() if qid in queries]
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def bench_on_cluster(opensearch_url, model, folder, output, systems: str, *options: str) -> dict:
+    arguments = ["bench", "--index", str(folder), "--engine", "opensearch", "--host", opensearch_url]
+    arguments += ["--model", str(model), "--max-length", "64", "--systems", systems, "--output", str(output)]
+    result = CliRunner().invoke(cli, [*arguments, *options])
+    assert result.exit_code == 0, result.output
+    return json.loads((output / "results.json").read_text())
+
+
+def sparse_result(run: dict) -> dict:
+    return next(system for system in run["systems"] if system["name"].startswith("sparse["))
+
+
+def test_bench_method_seismic_matches_exact_and_records_the_method(opensearch, opensearch_url, saved_model, tmp_path):
+    """allganize-ko's 300 passages and its first 40 queries (all 300 take minutes per run on 2 busy cores) through
+    a sparse_vector index: below approximate_threshold (1,000 by default) its one segment is searched exactly,
+    so nDCG@10 equals rank_features' up to the byte quantisation of the weights (a near-tie may swap: 0.01);
+    forced approximate (approximate_threshold=1, k=100, heap_factor=10) it stays within 0.05. The hybrids still
+    run, and results.json records the method and its parameters."""
+    from ko_sparse.data.retrieval_sets import load_set
+
+    dataset = load_set("allganize-ko")
+    queries = dict(list(dataset.queries.items())[:40])
+    folder = beir_folder(tmp_path / f"seismic-{uuid.uuid4().hex[:8]}", dataset.corpus, queries, dataset.qrels)
+    exact = bench_on_cluster(opensearch_url, saved_model, folder, tmp_path / "exact", "sparse")
+    seismic = bench_on_cluster(
+        opensearch_url, saved_model, folder, tmp_path / "seismic", "bm25,sparse,hybrid", "--method", "seismic"
+    )
+    approximate = bench_on_cluster(
+        opensearch_url, saved_model, folder, tmp_path / "approximate", "sparse", "--method", "seismic",
+        "--seismic", "approximate_threshold=1", "--method-parameter", "k=100", "--method-parameter", "heap_factor=10",
+    )  # fmt: skip
+    assert exact["settings"]["method"] == "exact" and exact["settings"]["method_parameters"] is None
+    assert seismic["settings"]["method"] == "seismic" and seismic["settings"]["seismic"] == {}
+    assert approximate["settings"]["seismic"] == {"approximate_threshold": 1}
+    assert approximate["settings"]["method_parameters"] == {"k": 100, "heap_factor": 10.0}
+    assert {system["name"].split("[")[0] for system in seismic["systems"]} == {
+        "bm25",
+        "sparse",
+        "hybrid",
+        "hybrid-cluster",
+    }
+    assert "method" not in sparse_result(exact)["index"]["details"]
+    thresholds = [
+        sparse_result(run)["index"]["details"]["method_parameters"]["approximate_threshold"]
+        for run in (seismic, approximate)
+    ]
+    assert thresholds == [1_000, 1]
+    ndcg = {
+        name: sparse_result(run)["metrics"]["ndcg@10"]
+        for name, run in (("exact", exact), ("seismic", seismic), ("approximate", approximate))
+    }
+    assert ndcg["seismic"] == pytest.approx(ndcg["exact"], abs=0.01), ndcg
+    assert ndcg["approximate"] == pytest.approx(ndcg["exact"], abs=0.05), ndcg
+    print(f"nDCG@10 on allganize-ko (40 queries): {ndcg}")
