@@ -226,7 +226,6 @@ def run_index(spec: dict) -> dict:
                    force_merge=parameters is not None)  # fmt: skip
     started = time.perf_counter()
     summary = run.run()
-    client.indices.refresh(index=spec["index"])
     return {**summary, "searchable_seconds": time.perf_counter() - started}
 
 
@@ -252,7 +251,7 @@ def peer_bulk(client: OpenSearch, spec: dict, reader, builder: SourceBuilder, bo
     actions_ = ({"_index": spec["index"], **action} for action in actions())
     for ok, _ in helpers.parallel_bulk(client, actions_, spec["threads"], BATCH, raise_on_error=False):
         indexed += ok
-    client.indices.refresh(index=spec["index"])
+    client.indices.refresh(index=spec["index"], params={"request_timeout": 3600})
     seconds = time.perf_counter() - started
     return {"documents_indexed": indexed, "documents_per_second": indexed / seconds, "searchable_seconds": seconds}
 
