@@ -190,3 +190,22 @@ def test_local_encoding_with_compile_encodes_through_compiled_blocks(tiny_encode
     assert all(layer._compiled_call_impl is None for layer in mlm_of(tiny_encoder).model.layers)
     LocalEncoder(SparseModel(tiny_encoder), 32, device="cpu", compile=True)
     assert all(layer._compiled_call_impl is not None for layer in mlm_of(tiny_encoder).model.layers)
+
+
+def test_no_step_making_a_seismic_index_searchable_is_held_to_the_default_timeout():
+    """The refresh after the bulk clusters segments (minutes at 10^5 documents): it timed out at 10 s before."""
+    from types import SimpleNamespace
+
+    from ko_sparse.workflows.indexing import make_searchable
+
+    calls = []
+
+    def record(name):
+        return lambda *args, params=None, **kwargs: calls.append((name, params))
+
+    indices = SimpleNamespace(refresh=record("refresh"), forcemerge=record("force_merge"))
+    client = SimpleNamespace(indices=indices, transport=SimpleNamespace(perform_request=record("warmup")))
+    seconds = make_searchable(client, "docs", force_merge=True, progress_bar=False)
+    assert [name for name, _ in calls] == ["refresh", "force_merge", "warmup"]
+    assert all(params and params["request_timeout"] >= 3600 for _, params in calls)
+    assert set(seconds) == {"refresh_seconds", "force_merge_seconds", "warmup_seconds"}
