@@ -66,7 +66,7 @@ from ko_sparse.model.identity import vocabulary_fingerprint
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection
 from ko_sparse.opensearch.corpus_index import EMBEDDING, IndexMeta, MorphemeField, index_body
-from ko_sparse.opensearch.seismic import SeismicParameters, TokenSlots, query_boost
+from ko_sparse.opensearch.seismic import SeismicParameters, TokenSlots, query_clause
 from ko_sparse.paths import cache_dir
 from ko_sparse.resources import TOKENIZER_DIR
 from ko_sparse.workflows.indexing import IndexRun
@@ -273,12 +273,8 @@ def query_bodies(method: str, queries: list[dict[int, float]], strings: list[str
 
     ceiling = read_meta(client, index).seismic.ceilings[1]
     slots = TokenSlots.for_vocabulary(len(strings), read_slots(client, index))
-    bodies = []
-    for query in queries:
-        tokens, boost = query_boost(slots.query(query), ceiling)
-        clause = {"query_tokens": tokens, "boost": boost}
-        bodies.append({"size": K, "_source": False, "query": {"neural_sparse": {EMBEDDING: clause}}})
-    return bodies
+    clauses = [query_clause(slots.query(query), ceiling) for query in queries]
+    return [{"size": K, "_source": False, "query": {"neural_sparse": {EMBEDDING: clause}}} for clause in clauses]
 
 
 def with_parameters(bodies: list[dict], parameters: dict) -> list[dict]:
