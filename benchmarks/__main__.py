@@ -6,8 +6,9 @@ table from the latest figure of each ``results/*.jsonl``), ``gpu`` (the GPU chec
 printed, e.g. the GPU check's, to ``results/`` and the speed page's table). ``--quick`` (``--size quick``)
 sizes everything for a 2-core CPU machine with the tiny model; ``--size full`` (the default) runs the
 production-size stand-in ``random:ax-encoder-base`` at sizes the machine runs in minutes. ``index_scale``
-(100,000 passages through ``ko-sparse index``) runs on its own, not in ``all``: it takes the better part
-of an hour. A benchmark whose peer is not installed (the ``benchmarks`` extra) is skipped with one line.
+(100,000 passages through ``ko-sparse index``; with ``--documents N --method exact,seismic`` exact against
+SEISMIC on the ml-cluster profile) runs on its own, not in ``all``: it takes the better part of an hour. A
+benchmark whose peer is not installed (the ``benchmarks`` extra) is skipped with one line.
 """
 
 from __future__ import annotations
