@@ -307,25 +307,23 @@ def timed_searches(
 
 
 def node_memory(client: OpenSearch) -> dict:
-    """Each data node's heap used, committed heap and process resident memory (MB)."""
-    stats = client.nodes.stats(metric="jvm,process")["nodes"]
+    """Each data node's heap used and committed heap, and (a node on this machine) its resident memory (MB)."""
+    stats = client.nodes.stats(metric="jvm")["nodes"]
+    pids = {node_id: info["process"]["id"] for node_id, info in client.nodes.info(metric="process")["nodes"].items()}
     memory = {}
-    for node in stats.values():
+    for node_id, node in stats.items():
         if "data" not in node.get("roles", []):
             continue
         heap, committed = node["jvm"]["mem"]["heap_used_in_bytes"], node["jvm"]["mem"]["heap_committed_in_bytes"]
-        resident = node["process"]["mem"].get("total_virtual_in_bytes")  # replaced below when /proc is readable
-        pid = node["process"].get("id")
-        status = Path(f"/proc/{pid}/status")
+        memory[node["name"]] = {"heap_used_mb": round(heap / 2**20), "heap_committed_mb": round(committed / 2**20)}
+        status = Path(f"/proc/{pids.get(node_id)}/status")  # a node on this machine: its resident memory
         if status.is_file():
             line = next(x for x in status.read_text().splitlines() if x.startswith("VmRSS:"))
             resident = int(line.split()[1]) * 1024
-        memory[node["name"]] = {
-            "heap_used_mb": round(heap / 2**20),
-            "heap_committed_mb": round(committed / 2**20),
-            "resident_mb": round(resident / 2**20),
-            "off_heap_mb": round((resident - committed) / 2**20),
-        }
+            memory[node["name"]] |= {
+                "resident_mb": round(resident / 2**20),
+                "off_heap_mb": round((resident - committed) / 2**20),
+            }
     return memory
 
 
