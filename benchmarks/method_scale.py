@@ -65,11 +65,11 @@ from ko_sparse.data.retrieval_sets import allganize, autorag, medical, miracl
 from ko_sparse.model.identity import vocabulary_fingerprint
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection
-from ko_sparse.opensearch.corpus_index import EMBEDDING, IndexMeta, MorphemeField, index_body
+from ko_sparse.opensearch.corpus_index import EMBEDDING, IndexMeta, MorphemeField, default_shards, index_body
 from ko_sparse.opensearch.seismic import SeismicParameters, TokenSlots, query_clause
 from ko_sparse.paths import cache_dir
 from ko_sparse.resources import TOKENIZER_DIR
-from ko_sparse.workflows.indexing import IndexRun
+from ko_sparse.workflows.indexing import IndexRun, batches
 from ko_sparse.workflows.sources import SeismicDocuments, SourceBuilder
 
 SEED = 29
@@ -231,25 +231,17 @@ def run_index(spec: dict) -> dict:
 
 def peer_bulk(client: OpenSearch, spec: dict, reader, builder: SourceBuilder, body: dict) -> dict:
     """opensearch-py's ``parallel_bulk`` with the same thread count and chunk size, the same actions."""
-    from ko_sparse.data.documents import Document, stream_documents
+    from ko_sparse.data.documents import stream_documents
 
     client.indices.create(index=spec["index"], body=body)
-
-    def actions():
-        batch = []
-        for item in stream_documents(reader, Fields(), 0):
-            if isinstance(item, Document):
-                batch.append(item)
-            if len(batch) == BATCH:
-                yield from builder.actions(batch)
-                batch = []
-        if batch:
-            yield from builder.actions(batch)
-
     started = time.perf_counter()
     indexed = 0
-    actions_ = ({"_index": spec["index"], **action} for action in actions())
-    for ok, _ in helpers.parallel_bulk(client, actions_, spec["threads"], BATCH, raise_on_error=False):
+    actions = (
+        {"_index": spec["index"], **action}
+        for batch in batches(stream_documents(reader, Fields(), 0), BATCH)  # IndexRun's batches
+        for action in builder.actions(batch.documents)
+    )
+    for ok, _ in helpers.parallel_bulk(client, actions, spec["threads"], BATCH, raise_on_error=False):
         indexed += ok
     client.indices.refresh(index=spec["index"], params={"request_timeout": 3600})
     seconds = time.perf_counter() - started
@@ -349,8 +341,7 @@ def recall(found: list[list[str]], exact: list[list[str]]) -> float:
 
 def measure_method(connection, client, method, args, stats, queries, exact_hits) -> dict:
     """One method end to end: the bulk (and peer), then size, latency and (SEISMIC) recall."""
-    shards = int(client.indices.simulate_index_template(name=f"{PREFIX}-x")["template"]["settings"]["index"]
-                 .get("number_of_shards", 1))  # fmt: skip
+    shards = default_shards(client, f"{PREFIX}-{method}")
     parameters = seismic_parameters(stats, args.documents, shards).__dict__ if method == "seismic" else {}
     index = f"{PREFIX}-{method}"
     spec = {"host": connection.url, "index": index, "documents": args.documents, "method": method,
