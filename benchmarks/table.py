@@ -80,12 +80,6 @@ NOT_MEASURED = {  # figures that need a machine this one may not be: shown until
 }
 
 
-NOT_MEASURED["index_scale_seismic_query_p50_1000000"] = (
-    "about 1.5 hours of an idle machine with the ml-cluster profile (python -m benchmarks index_scale --documents "
-    "1000000)"
-)
-
-
 def not_measured_rows(records: list[dict]) -> list[str]:
     seen = {r["name"].removesuffix(FULL_SIZE_SUFFIX) for r in records}
     return [
