@@ -238,3 +238,13 @@ def test_the_seismic_figure_reports_the_best_recall_when_no_setting_reaches_the_
     assert chosen_setting([row(0.95, 9.0), fast_enough, faster_miss]) is fast_enough
     best_recall = row(0.76, 7.3)
     assert chosen_setting([row(0.72, 7.0), row(0.74, 6.0), best_recall]) is best_recall
+
+
+def test_a_seismic_experiment_with_index_parameters_never_stands_in_for_the_defaults_figure():
+    from argparse import Namespace
+
+    from benchmarks.method_scale import figure_name
+
+    assert figure_name(Namespace(documents=100_000, seismic=None)) == "index_scale_seismic_query_p50_100000"
+    named = figure_name(Namespace(documents=100_000, seismic=["n_postings=17"]))
+    assert named == "index_scale_seismic_query_p50_100000_n_postings-17"
