@@ -76,11 +76,19 @@ from ko_sparse.data.retrieval_sets import allganize, autorag, medical, miracl
 from ko_sparse.model.identity import vocabulary_fingerprint
 from ko_sparse.model.token_strings import token_strings
 from ko_sparse.opensearch.client import PASSWORD_ENV, ClusterConnection
-from ko_sparse.opensearch.corpus_index import EMBEDDING, IndexMeta, MorphemeField, default_shards, index_body
+from ko_sparse.opensearch.corpus_index import (
+    EMBEDDING,
+    IndexMeta,
+    MorphemeField,
+    default_shards,
+    index_body,
+    read_meta,
+    read_slots,
+)
 from ko_sparse.opensearch.seismic import SeismicParameters, TokenSlots, query_clause, query_parameters
 from ko_sparse.paths import cache_dir
 from ko_sparse.resources import TOKENIZER_DIR
-from ko_sparse.workflows.indexing import IndexRun, batches
+from ko_sparse.workflows.indexing import IndexRun, batches, warm_up
 from ko_sparse.workflows.sources import SeismicDocuments, SourceBuilder
 
 SEED = 29
@@ -277,8 +285,6 @@ def query_bodies(method: str, queries: list[dict[int, float]], strings: list[str
         tokens = [{strings[i]: w for i, w in q.items()} for q in queries]
         return [{"size": K, "_source": False, "query": {"neural_sparse": {EMBEDDING: {"query_tokens": t}}}}
                 for t in tokens]  # fmt: skip
-    from ko_sparse.opensearch.corpus_index import read_meta, read_slots
-
     ceiling = read_meta(client, index).seismic.ceilings[1]
     slots = TokenSlots.for_vocabulary(len(strings), read_slots(client, index))
     clauses = [query_clause(slots.query(query), ceiling) for query in queries]
@@ -413,8 +419,6 @@ def bulk_figures(connection, client, method: str, args, stats: TokenStatistics) 
 
 def reused_index(client: OpenSearch, index: str, method: str, documents: int) -> dict:
     """``--reuse``: the index an earlier run kept (``--keep``), which must hold ``documents`` of ``method``."""
-    from ko_sparse.opensearch.corpus_index import read_meta
-
     meta = read_meta(client, index) if client.indices.exists(index=index) else None
     count = client.count(index=index)["count"] if meta else 0
     if meta is None or meta.method != method or count != documents:
@@ -451,8 +455,7 @@ def seismic_cache(client: OpenSearch, index: str, limit: str | None) -> Iterator
     client.cluster.put_settings(body={"transient": {CACHE_LIMIT: limit}})
     try:
         started = time.perf_counter()
-        warmup = f"/_plugins/_neural/warmup/{index}"
-        client.transport.perform_request("POST", warmup, params={"request_timeout": 3600})
+        warm_up(client, index)
         yield {"limit": limit, "warmup_seconds": round(time.perf_counter() - started, 1)}
     finally:
         client.cluster.put_settings(body={"transient": {CACHE_LIMIT: previous}})

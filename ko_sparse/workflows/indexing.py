@@ -285,13 +285,18 @@ def make_searchable(client: OpenSearch, index: str, force_merge: bool, progress_
     steps = [("refresh", lambda: client.indices.refresh(index=index, params=long))]
     if force_merge:
         steps.append(("force_merge", lambda: client.indices.forcemerge(index=index, max_num_segments=1, params=long)))
-    warmup = f"/_plugins/_neural/warmup/{index}"
-    steps.append(("warmup", lambda: client.transport.perform_request("POST", warmup, params=long)))
+    steps.append(("warmup", lambda: warm_up(client, index)))
     for name, step in tqdm(steps, desc="Making the seismic index searchable", disable=not progress_bar):
         start = time.perf_counter()
         step()
         seconds[f"{name}_seconds"] = round(time.perf_counter() - start, 3)
     return seconds
+
+
+def warm_up(client: OpenSearch, index: str) -> None:
+    """neural-search's warm-up API: a seismic index's forward index and posting clusters loaded into its cache
+    (minutes for a large index, so not held to the client's request timeout)."""
+    client.transport.perform_request("POST", f"/_plugins/_neural/warmup/{index}", params={"request_timeout": 3600})
 
 
 def local_meta(model_path: Path, model: SparseModel, pruning: Pruning | None, morphemes: MorphemeField) -> IndexMeta:
